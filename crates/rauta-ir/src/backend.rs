@@ -1,0 +1,98 @@
+//! Backends: weighted references from rules to clusters, and the clusters themselves.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::filter::Filter;
+
+/// Names a cluster: `namespace/service:port` for a Service port.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ClusterKey(pub String);
+
+impl ClusterKey {
+    /// The key of a Service port.
+    pub fn service(namespace: &str, name: &str, port: u16) -> Self {
+        Self(format!("{namespace}/{name}:{port}"))
+    }
+}
+
+impl fmt::Display for ClusterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How the data plane speaks to a cluster's endpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (Upgrade requests are tunnelled).
+    #[default]
+    Http1,
+    /// HTTP/2 cleartext with prior knowledge (`appProtocol: kubernetes.io/h2c`, gRPC).
+    H2c,
+    /// HTTP/1.1 with WebSocket upgrades expected (`appProtocol: kubernetes.io/ws`).
+    WebSocket,
+}
+
+/// A set of endpoints reached the same way: one Service port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cluster {
+    /// The cluster's key.
+    pub key: ClusterKey,
+    /// Protocol to the endpoints.
+    pub protocol: UpstreamProtocol,
+    /// Ready endpoints, in a stable order; empty means 503.
+    pub endpoints: Vec<SocketAddr>,
+}
+
+/// Why a backendRef cannot receive traffic; requests sent its way get a 500.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidBackend {
+    /// The referenced object does not exist (or the port is not one of its ports).
+    NotFound,
+    /// A cross-namespace reference without a ReferenceGrant allowing it.
+    RefNotPermitted,
+    /// A group/kind Rauta cannot send traffic to.
+    InvalidKind,
+    /// The Service port's appProtocol is not one Rauta speaks.
+    UnsupportedProtocol,
+}
+
+impl InvalidBackend {
+    /// Short reason for access logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "backend_not_found",
+            Self::RefNotPermitted => "ref_not_permitted",
+            Self::InvalidKind => "invalid_kind",
+            Self::UnsupportedProtocol => "unsupported_protocol",
+        }
+    }
+}
+
+/// Where a backendRef sends traffic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendTarget {
+    /// A cluster of the snapshot.
+    Cluster(ClusterKey),
+    /// An invalid reference: its share of requests gets a 500.
+    Invalid(InvalidBackend),
+}
+
+/// One weighted backend of a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BackendRef {
+    /// Relative weight; 0 never receives traffic.
+    pub weight: u32,
+    /// Destination.
+    pub target: BackendTarget,
+    /// Filters applied only when this backend is chosen (after the rule's filters).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<Filter>,
+}

@@ -1,0 +1,39 @@
+//! Rauta's intermediate representation (IR).
+//!
+//! The translator turns Gateway API resources into one [`Snapshot`]; the data plane serves it and
+//! never sees a Kubernetes type. A snapshot is immutable: a change produces a new one, swapped in
+//! atomically, and requests in flight finish on the snapshot they started with.
+//!
+//! Shape: [`Snapshot`] → [`Bind`] (one socket) → [`Listener`] (a Gateway listener, chosen by
+//! hostname) → [`VirtualHost`] (chosen by hostname) → [`RouteEntry`] (sorted by precedence) →
+//! [`Rule`] (filters, backends, timeouts) → [`BackendRef`] → [`Cluster`] (endpoints).
+
+mod backend;
+mod filter;
+mod listener;
+mod serde_helpers;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use backend::{BackendRef, BackendTarget, Cluster, ClusterKey, InvalidBackend, UpstreamProtocol};
+pub use filter::{Cors, Filter, Fraction, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};
+pub use listener::{Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, Timeouts, VirtualHost};
+pub use rauta_route as route;
+
+/// Everything the data plane serves, as one consistent, immutable view.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Sockets to serve, sorted by address.
+    pub binds: Vec<Bind>,
+    /// Upstream clusters by key; rules refer to them by [`ClusterKey`].
+    pub clusters: BTreeMap<ClusterKey, Cluster>,
+}
+
+impl Snapshot {
+    /// The cluster a key names, if the snapshot has it.
+    pub fn cluster(&self, key: &ClusterKey) -> Option<&Cluster> {
+        self.clusters.get(key)
+    }
+}
