@@ -27,7 +27,6 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 
 pub use config::{EchoConfig, EchoIdentity, RequestLog, RequestRecord, RouteKind};
-pub use http::TlsInfo;
 
 /// An echo backend: configuration plus the state its listeners share (the retry counters).
 ///

@@ -1,0 +1,180 @@
+//! HTTP mode: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one listener.
+//!
+//! Each connection keeps a duplicate of its socket so that the retry simulator can abort it with
+//! a TCP reset (SO_LINGER 0) even though hyper owns the stream.
+
+mod answer;
+mod retry;
+mod route;
+mod websocket;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::Shared;
+
+pub(crate) use retry::RetryCounters;
+
+/// How long in-flight connections may finish after shutdown before they are aborted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What a request handler knows about the listener and connection it arrived on.
+pub(crate) struct ConnCtx {
+    /// Address of the peer.
+    pub(crate) client: SocketAddr,
+    /// Value of the `httpPort` field.
+    pub(crate) http_port: Arc<str>,
+    /// Becomes `true` when the listener shuts down (long-lived WebSocket tasks watch it).
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Lets the handler abort the connection with a TCP reset.
+    pub(crate) reset: Option<ConnReset>,
+}
+
+/// A second handle on the connection's socket plus a signal to the task that drives it.
+pub(crate) struct ConnReset {
+    socket: socket2::Socket,
+    requested: Notify,
+}
+
+impl ConnReset {
+    /// Arms SO_LINGER 0 and asks the connection task to drop the connection: the peer sees RST.
+    pub(crate) fn trigger(&self) -> std::io::Result<()> {
+        self.socket.set_linger(Some(Duration::ZERO))?;
+        self.requested.notify_one();
+        Ok(())
+    }
+}
+
+/// Accepts connections until `shutdown` completes, then drains them for [`SHUTDOWN_GRACE`].
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let http_port: Arc<str> = match &shared.config.port {
+        Some(port) => port.as_str().into(),
+        None => local.port().to_string().into(),
+    };
+    let builder = Arc::new(connection_builder());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tracing::info!(%local, "echo server listening (http, h2c)");
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, client)) => {
+                    let ctx = ConnCtx {
+                        client,
+                        http_port: http_port.clone(),
+                        shutdown: stop_rx.clone(),
+                        reset: None,
+                    };
+                    connections.spawn(serve_connection(shared.clone(), builder.clone(), stream, ctx));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "echo server accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!(%local, remaining = connections.len(), "aborting echo connections");
+    }
+    Ok(())
+}
+
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Go prints canonical header names (`Content-Type`); hyper's title case is the same here.
+    builder
+        .http1()
+        .title_case_headers(true)
+        .timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stream: TcpStream,
+    mut ctx: ConnCtx,
+) {
+    let _ = stream.set_nodelay(true);
+    ctx.reset = match socket2::SockRef::from(&stream).try_clone() {
+        Ok(socket) => Some(ConnReset {
+            socket,
+            requested: Notify::new(),
+        }),
+        Err(error) => {
+            tracing::debug!(%error, "cannot duplicate socket; retry resets will not be available");
+            None
+        }
+    };
+    let mut stop = ctx.shutdown.clone();
+    let ctx = Arc::new(ctx);
+    let service = {
+        let ctx = ctx.clone();
+        service_fn(move |req| {
+            let (shared, ctx) = (shared.clone(), ctx.clone());
+            async move { Ok::<_, Infallible>(route::handle(&shared, &ctx, req).await) }
+        })
+    };
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let reset_requested = async {
+        match &ctx.reset {
+            Some(reset) => reset.requested.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(reset_requested);
+    let mut draining = *stop.borrow();
+    if draining {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(client = %ctx.client, %error, "echo connection ended with an error");
+                }
+                return;
+            }
+            // Dropping the connection (and, with it, the socket duplicate) closes the socket
+            // with linger 0 already set, so the kernel sends RST instead of FIN.
+            () = &mut reset_requested => return,
+            changed = stop.changed(), if !draining => {
+                draining = true;
+                if changed.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}

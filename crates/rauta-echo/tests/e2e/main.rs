@@ -1,0 +1,10 @@
+//! End-to-end tests: real echo servers on 127.0.0.1:0, real clients over loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod http;
+mod retry;
+mod tcp_udp;
+mod websocket;
