@@ -59,10 +59,7 @@ impl EchoConfig {
     }
 
     /// Sets the callback that receives a record of every HTTP request.
-    pub fn with_request_log(
-        mut self,
-        log: impl Fn(&RequestRecord) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn with_request_log(mut self, log: impl Fn(&RequestRecord) + Send + Sync + 'static) -> Self {
         self.request_log = Some(Arc::new(log));
         self
     }
@@ -75,10 +72,7 @@ impl fmt::Debug for EchoConfig {
             .field("port", &self.port)
             .field("tls_port", &self.tls_port)
             .field("strict_h2c", &self.strict_h2c)
-            .field(
-                "request_log",
-                &self.request_log.as_ref().map(|_| "<callback>"),
-            )
+            .field("request_log", &self.request_log.as_ref().map(|_| "<callback>"))
             .finish()
     }
 }
@@ -122,9 +116,6 @@ pub struct RequestRecord {
 impl RequestRecord {
     /// echo-basic's log line, which the conformance suite greps for to verify mirroring.
     pub fn echo_line(&self) -> String {
-        format!(
-            "Echoing back request made to {} to client ({})",
-            self.uri, self.client
-        )
+        format!("Echoing back request made to {} to client ({})", self.uri, self.client)
     }
 }

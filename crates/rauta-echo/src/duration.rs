@@ -116,10 +116,7 @@ fn leading_fraction(s: &[u8]) -> (u64, f64, &[u8]) {
         if overflow {
             continue;
         }
-        match value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(c - b'0')))
-        {
+        match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))) {
             Some(v) if v <= NANOS_LIMIT => {
                 value = v;
                 scale *= 10.0;

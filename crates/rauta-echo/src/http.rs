@@ -17,6 +17,8 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -36,19 +38,61 @@ pub(crate) struct ConnCtx {
     pub(crate) client: SocketAddr,
     /// Value of the `httpPort` field.
     pub(crate) http_port: Arc<str>,
-    /// Becomes `true` when the listener shuts down (long-lived WebSocket tasks watch it).
-    pub(crate) shutdown: watch::Receiver<bool>,
+    /// The `tls` block of echo answers.
+    pub(crate) tls: Option<TlsInfo>,
+    /// Becomes `true` when the listener shuts down (long-lived WebSocket tasks watch it);
+    /// `None` for connections handed in by the caller, which end when the caller drops them.
+    pub(crate) shutdown: Option<watch::Receiver<bool>>,
     /// Lets the handler abort the connection with a TCP reset.
-    pub(crate) reset: Option<ConnReset>,
+    pub(crate) reset: Option<ResetHandle>,
 }
 
-/// A second handle on the connection's socket plus a signal to the task that drives it.
-pub(crate) struct ConnReset {
+/// The TLS facts echo-basic reports in its `tls` block, for connections the caller terminated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// Protocol version as Go names it: `TLSv1.3`, `TLSv1.2`.
+    pub version: String,
+    /// Client certificates in PEM, leaf first.
+    #[serde(rename = "peerCertificates", skip_serializing_if = "Vec::is_empty")]
+    pub peer_certificates: Vec<String>,
+    /// SNI the client sent.
+    #[serde(rename = "serverName")]
+    pub server_name: String,
+    /// ALPN protocol, e.g. `h2`.
+    #[serde(rename = "negotiatedProtocol", skip_serializing_if = "String::is_empty")]
+    pub negotiated_protocol: String,
+    /// Cipher suite as Go names it, e.g. `TLS_AES_128_GCM_SHA256`.
+    #[serde(rename = "cipherSuite")]
+    pub cipher_suite: String,
+}
+
+/// How a connection handed to [`EchoServer::serve_connection`](crate::EchoServer) was accepted.
+#[derive(Debug)]
+pub struct ConnectionInfo {
+    /// Address of the peer.
+    pub client: SocketAddr,
+    /// TLS facts to report, when the caller terminated TLS.
+    pub tls: Option<TlsInfo>,
+    /// Lets `/retry/…` reset the connection; without it a reset becomes a 500 answer.
+    pub reset: Option<ResetHandle>,
+}
+
+/// A second handle on a TCP socket, used to abort its connection with RST (SO_LINGER 0).
+#[derive(Debug)]
+pub struct ResetHandle {
     socket: socket2::Socket,
     requested: Notify,
 }
 
-impl ConnReset {
+impl ResetHandle {
+    /// Duplicates `stream`'s socket so it can be reset while something else owns the stream.
+    pub fn new(stream: &TcpStream) -> std::io::Result<Self> {
+        Ok(Self {
+            socket: socket2::SockRef::from(stream).try_clone()?,
+            requested: Notify::new(),
+        })
+    }
+
     /// Arms SO_LINGER 0 and asks the connection task to drop the connection: the peer sees RST.
     pub(crate) fn trigger(&self) -> std::io::Result<()> {
         self.socket.set_linger(Some(Duration::ZERO))?;
@@ -80,13 +124,18 @@ pub(crate) async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, client)) => {
+                    let _ = stream.set_nodelay(true);
+                    let reset = ResetHandle::new(&stream)
+                        .inspect_err(|error| tracing::debug!(%error, "no reset handle for this connection"))
+                        .ok();
                     let ctx = ConnCtx {
                         client,
                         http_port: http_port.clone(),
-                        shutdown: stop_rx.clone(),
-                        reset: None,
+                        tls: None,
+                        shutdown: Some(stop_rx.clone()),
+                        reset,
                     };
-                    connections.spawn(serve_connection(shared.clone(), builder.clone(), stream, ctx));
+                    connections.spawn(drive(shared.clone(), builder.clone(), stream, ctx));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "echo server accept failed");
@@ -111,31 +160,31 @@ pub(crate) async fn serve(
 fn connection_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Go prints canonical header names (`Content-Type`); hyper's title case is the same here.
-    builder
-        .http1()
-        .title_case_headers(true)
-        .timer(TokioTimer::new());
+    builder.http1().title_case_headers(true).timer(TokioTimer::new());
     builder.http2().timer(TokioTimer::new());
     builder
 }
 
-async fn serve_connection(
-    shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    stream: TcpStream,
-    mut ctx: ConnCtx,
-) {
-    let _ = stream.set_nodelay(true);
-    ctx.reset = match socket2::SockRef::from(&stream).try_clone() {
-        Ok(socket) => Some(ConnReset {
-            socket,
-            requested: Notify::new(),
-        }),
-        Err(error) => {
-            tracing::debug!(%error, "cannot duplicate socket; retry resets will not be available");
-            None
-        }
+/// Serves one connection accepted by the caller until it closes.
+pub(crate) async fn serve_connection<I>(shared: Arc<Shared>, io: I, info: ConnectionInfo)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ctx = ConnCtx {
+        client: info.client,
+        http_port: shared.config.port.as_deref().unwrap_or_default().into(),
+        tls: info.tls,
+        shutdown: None,
+        reset: info.reset,
     };
+    drive(shared, Arc::new(connection_builder()), io, ctx).await;
+}
+
+/// Runs hyper on one connection until it ends, the listener drains it, or a handler resets it.
+async fn drive<I>(shared: Arc<Shared>, builder: Arc<auto::Builder<TokioExecutor>>, io: I, ctx: ConnCtx)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut stop = ctx.shutdown.clone();
     let ctx = Arc::new(ctx);
     let service = {
@@ -145,7 +194,7 @@ async fn serve_connection(
             async move { Ok::<_, Infallible>(route::handle(&shared, &ctx, req).await) }
         })
     };
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let reset_requested = async {
         match &ctx.reset {
@@ -154,11 +203,16 @@ async fn serve_connection(
         }
     };
     tokio::pin!(reset_requested);
-    let mut draining = *stop.borrow();
-    if draining {
-        conn.as_mut().graceful_shutdown();
-    }
+    let mut draining = false;
     loop {
+        let stopping = async {
+            match stop.as_mut() {
+                Some(stop) => {
+                    let _ = stop.wait_for(|stopping| *stopping).await.is_ok();
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
@@ -169,11 +223,9 @@ async fn serve_connection(
             // Dropping the connection (and, with it, the socket duplicate) closes the socket
             // with linger 0 already set, so the kernel sends RST instead of FIN.
             () = &mut reset_requested => return,
-            changed = stop.changed(), if !draining => {
+            () = stopping, if !draining => {
                 draining = true;
-                if changed.is_ok() {
-                    conn.as_mut().graceful_shutdown();
-                }
+                conn.as_mut().graceful_shutdown();
             }
         }
     }

@@ -10,9 +10,34 @@
 //!   `PING`, `IS_TLS` and `TEST` lines.
 //! - [`serve_udp`]: every datagram is answered with a JSON envelope naming the pod.
 //!
+//! HTTPS is left to the caller: terminate TLS yourself and hand the stream to
+//! [`EchoServer::serve_connection`] with a [`TlsInfo`]; answers then carry echo-basic's `tls`
+//! block.
+//!
 //! Every HTTP request is reported to an optional [`RequestLog`] callback; the CLI prints
 //! [`RequestRecord::echo_line`] from it, the line the conformance suite greps for when it checks
 //! request mirroring.
+//!
+//! ```
+//! use rauta_echo::{EchoConfig, EchoIdentity, EchoServer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?; // where the backend answers
+//! let config = EchoConfig::new(EchoIdentity { pod: "infra-backend-v1-0".into(), ..Default::default() })
+//!     .with_request_log(|record| tracing::info!("{}", record.echo_line()));
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(async move {
+//!     let shutdown = async { let _ = stopped.await; };
+//!     EchoServer::new(config).serve_http(listener, shutdown).await
+//! });
+//! # let _ = addr;
+//! let _ = stop.send(());
+//! server.await.map_err(std::io::Error::other)??;
+//! # Ok(())
+//! # }
+//! ```
 
 mod config;
 mod duration;
@@ -24,9 +49,11 @@ mod udp;
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UdpSocket};
 
 pub use config::{EchoConfig, EchoIdentity, RequestLog, RequestRecord, RouteKind};
+pub use http::{ConnectionInfo, ResetHandle, TlsInfo};
 
 /// An echo backend: configuration plus the state its listeners share (the retry counters).
 ///
@@ -60,29 +87,27 @@ impl EchoServer {
     }
 
     /// Serves HTTP/1.1 and h2c on `listener` until `shutdown` completes, then drains briefly.
-    pub async fn serve_http(
-        &self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()>,
-    ) -> std::io::Result<()> {
+    pub async fn serve_http(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         http::serve(self.shared.clone(), listener, shutdown).await
     }
 
+    /// Serves the HTTP mode on one connection the caller accepted (for instance after its own
+    /// TLS handshake, reporting [`TlsInfo`]) until the connection closes; drop the future to
+    /// abort it. `httpPort` is [`EchoConfig::port`] or empty.
+    pub async fn serve_connection<I>(&self, io: I, info: ConnectionInfo)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        http::serve_connection(self.shared.clone(), io, info).await;
+    }
+
     /// Serves echo-basic's TCP line protocol on `listener` until `shutdown` completes.
-    pub async fn serve_tcp(
-        &self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()>,
-    ) -> std::io::Result<()> {
+    pub async fn serve_tcp(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         tcp::serve(self.shared.clone(), listener, shutdown).await
     }
 
     /// Answers every datagram received on `socket` until `shutdown` completes.
-    pub async fn serve_udp(
-        &self,
-        socket: UdpSocket,
-        shutdown: impl Future<Output = ()>,
-    ) -> std::io::Result<()> {
+    pub async fn serve_udp(&self, socket: UdpSocket, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         udp::serve(self.shared.clone(), socket, shutdown).await
     }
 }

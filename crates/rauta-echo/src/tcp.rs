@@ -40,10 +40,7 @@ pub(crate) async fn serve(
     let local = listener.local_addr()?;
     let config = &shared.config;
     let identity = &config.identity;
-    let tcp_port = config
-        .port
-        .clone()
-        .unwrap_or_else(|| local.port().to_string());
+    let tcp_port = config.port.clone().unwrap_or_else(|| local.port().to_string());
     let answer = TcpAnswer {
         namespace: &identity.namespace,
         ingress: &identity.ingress,

@@ -9,8 +9,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::ConnCtx;
 use super::route::{proto, request_host, request_uri};
+use super::{ConnCtx, TlsInfo};
 use crate::duration::{ParseDurationError, parse_go_duration};
 use crate::{Shared, json};
 
@@ -28,16 +28,14 @@ struct EchoAnswer<'a> {
     ingress: &'a str,
     service: &'a str,
     pod: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<&'a TlsInfo>,
     #[serde(rename = "bodyLength")]
     body_length: u64,
 }
 
 /// Reads (and discards) the body, honours `?delay=`, then answers with the echo JSON.
-pub(crate) async fn echo(
-    shared: &Shared,
-    ctx: &ConnCtx,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+pub(crate) async fn echo(shared: &Shared, ctx: &ConnCtx, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (head, body) = req.into_parts();
     let body_length = drain_body(body).await;
     if let Err(error) = delay(head.uri.query(), "delay").await {
@@ -56,6 +54,7 @@ pub(crate) async fn echo(
         ingress: &identity.ingress,
         service: &identity.service,
         pod: &identity.pod,
+        tls: ctx.tls.as_ref(),
         body_length,
     };
     let body = match json::to_go_indented(&answer) {
@@ -119,14 +118,8 @@ pub(super) fn process_error(message: &str) -> Response<Full<Bytes>> {
 }
 
 fn insert_json_headers(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
 /// Request headers as Go's `Request.Header` holds them: canonical names, `Host` and the
@@ -146,9 +139,7 @@ fn go_headers(headers: &HeaderMap, version: Version) -> BTreeMap<String, Vec<Str
         } else {
             values.collect()
         };
-        out.entry(canonical_name(name.as_str()))
-            .or_default()
-            .extend(values);
+        out.entry(canonical_name(name.as_str())).or_default().extend(values);
     }
     out
 }
@@ -188,10 +179,7 @@ fn set_echo_headers(response: &mut HeaderMap, request: &HeaderMap) {
         }
     }
     for (name, value) in wanted {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name),
-            HeaderValue::try_from(value.trim()),
-        ) else {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value.trim())) else {
             continue;
         };
         response.append(name, value);

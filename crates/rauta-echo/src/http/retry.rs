@@ -49,11 +49,7 @@ enum Failure {
 }
 
 /// Handles a `/retry/…` request.
-pub(super) async fn handle(
-    shared: &Shared,
-    ctx: &ConnCtx,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+pub(super) async fn handle(shared: &Shared, ctx: &ConnCtx, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let query = req.uri().query();
     let Some(uuid) = query_value(query, "uuid").filter(|u| !u.is_empty()) else {
         log(shared, ctx, &req, RouteKind::RetryBadRequest);

@@ -10,11 +10,7 @@ use crate::Shared;
 use crate::config::{RequestRecord, RouteKind};
 
 /// Answers one request.
-pub(crate) async fn handle(
-    shared: &Shared,
-    ctx: &ConnCtx,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+pub(crate) async fn handle(shared: &Shared, ctx: &ConnCtx, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if shared.config.strict_h2c {
         return strict_h2c(shared, ctx, req).await;
     }
@@ -37,16 +33,8 @@ pub(crate) async fn handle(
 }
 
 /// echo-basic's `H2C_PORT` listener: every path echoes, but only over HTTP/2 or h2c upgrade.
-async fn strict_h2c(
-    shared: &Shared,
-    ctx: &ConnCtx,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    let upgrade_h2c = req
-        .headers()
-        .get(header::UPGRADE)
-        .map(HeaderValue::as_bytes)
-        == Some(b"h2c");
+async fn strict_h2c(shared: &Shared, ctx: &ConnCtx, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let upgrade_h2c = req.headers().get(header::UPGRADE).map(HeaderValue::as_bytes) == Some(b"h2c");
     if req.version() != Version::HTTP_2 && !upgrade_h2c {
         log(shared, ctx, &req, RouteKind::H2cRequired);
         return text(StatusCode::BAD_REQUEST, "Expected h2c request");
@@ -133,11 +121,7 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < input.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            input[i],
-            input.get(i + 1).copied(),
-            input.get(i + 2).copied(),
-        ) {
+        match (input[i], input.get(i + 1).copied(), input.get(i + 2).copied()) {
             (b'%', Some(hi), Some(lo)) if hex(hi).is_some() && hex(lo).is_some() => {
                 let value = hex(hi).unwrap_or(0) * 16 + hex(lo).unwrap_or(0);
                 out.push(value as u8);

@@ -18,11 +18,7 @@ use crate::Shared;
 use crate::config::RouteKind;
 
 /// Answers `101 Switching Protocols` and spawns the echo loop, or refuses a bad handshake.
-pub(super) fn upgrade(
-    shared: &Shared,
-    ctx: &ConnCtx,
-    mut req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+pub(super) fn upgrade(shared: &Shared, ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     log(shared, ctx, &req, RouteKind::WebSocket);
     let key = match check_handshake(&req) {
         Ok(key) => key,
@@ -44,9 +40,7 @@ pub(super) fn upgrade(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
-                        .await;
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
                 if let Err(error) = echo_messages(ws, shutdown).await {
                     tracing::debug!(%client, %error, "websocket echo ended with an error");
                 }
@@ -91,10 +85,7 @@ impl HandshakeError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         if matches!(self, Self::BadVersion) {
-            headers.insert(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            );
+            headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         }
         refusal
     }
@@ -110,11 +101,7 @@ fn check_handshake(req: &Request<Incoming>) -> Result<HeaderValue, HandshakeErro
     if !upgrade_ok {
         return Err(HandshakeError::BadUpgrade);
     }
-    if headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .map(HeaderValue::as_bytes)
-        != Some(b"13")
-    {
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
         return Err(HandshakeError::BadVersion);
     }
     match headers.get(header::SEC_WEBSOCKET_KEY) {
@@ -133,15 +120,21 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Completes when the listener shuts down (or its shutdown signal is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stopping| *stopping).await.is_ok();
+/// Completes when the listener shuts down (or its shutdown signal is gone); never for
+/// connections handed in by the caller.
+async fn stopped(shutdown: &mut Option<watch::Receiver<bool>>) {
+    match shutdown {
+        Some(shutdown) => {
+            let _ = shutdown.wait_for(|stopping| *stopping).await.is_ok();
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Sends back every data message until the peer closes or the listener shuts down.
 async fn echo_messages<S>(
     mut ws: WebSocketStream<S>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Option<watch::Receiver<bool>>,
 ) -> Result<(), WsError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,

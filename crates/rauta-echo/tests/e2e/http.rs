@@ -5,14 +5,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use rauta_echo::{EchoConfig, EchoServer, RouteKind};
+use rauta_echo::{ConnectionInfo, EchoConfig, EchoServer, ResetHandle, RouteKind, TlsInfo};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{
-    Answer, get, identity, recording_config, send_h1, send_h2c, start, start_http,
-};
+use crate::support::{Answer, get, identity, recording_config, send_h1, send_h2c, start, start_http};
 
 #[tokio::test]
 async fn http1_echo_describes_the_request_like_echo_basic() {
@@ -95,9 +93,7 @@ async fn body_length_counts_large_bodies_over_both_protocols() {
     assert_eq!(body["bodyLength"], 3 * 1024 * 1024 + 7);
     assert_eq!(body["headers"]["Content-Length"], json!(["3145735"]));
 
-    let req = Request::put("http://h/upload")
-        .body(Full::new(big))
-        .unwrap();
+    let req = Request::put("http://h/upload").body(Full::new(big)).unwrap();
     let body = send_h2c(server.addr, req).await.unwrap().json();
     assert_eq!(body["bodyLength"], 3 * 1024 * 1024 + 7);
     server.stop().await;
@@ -119,14 +115,8 @@ async fn chunked_bodies_are_counted_and_framing_headers_hidden() {
     let raw = String::from_utf8(raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     // Header names go out in Go's canonical casing.
-    assert!(
-        head.contains("\r\nContent-Type: application/json"),
-        "{head}"
-    );
-    assert!(
-        head.contains("\r\nX-Content-Type-Options: nosniff"),
-        "{head}"
-    );
+    assert!(head.contains("\r\nContent-Type: application/json"), "{head}");
+    assert!(head.contains("\r\nX-Content-Type-Options: nosniff"), "{head}");
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["bodyLength"], 11);
     assert!(body["headers"].get("Transfer-Encoding").is_none());
@@ -138,28 +128,19 @@ async fn chunked_bodies_are_counted_and_framing_headers_hidden() {
 async fn delay_query_waits_before_answering() {
     let server = start(EchoConfig::default()).await;
     let started = Instant::now();
-    let answer = send_h1(server.addr, get("/slow?delay=300ms", "h"))
-        .await
-        .unwrap();
+    let answer = send_h1(server.addr, get("/slow?delay=300ms", "h")).await.unwrap();
     assert_eq!(answer.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(answer.json()["path"], "/slow?delay=300ms");
 
     let started = Instant::now();
-    send_h1(server.addr, get("/fast?delay=", "h"))
-        .await
-        .unwrap();
+    send_h1(server.addr, get("/fast?delay=", "h")).await.unwrap();
     assert!(started.elapsed() < Duration::from_millis(300));
 
-    let answer = send_h1(server.addr, get("/bad?delay=soon", "h"))
-        .await
-        .unwrap();
+    let answer = send_h1(server.addr, get("/bad?delay=soon", "h")).await.unwrap();
     assert_eq!(answer.status(), 500);
     assert_eq!(answer.header("content-type"), Some("application/json"));
-    assert_eq!(
-        answer.json(),
-        json!({"message": "time: invalid duration \"soon\""})
-    );
+    assert_eq!(answer.json(), json!({"message": "time: invalid duration \"soon\""}));
     server.stop().await;
 }
 
@@ -168,10 +149,7 @@ async fn echo_set_header_sets_response_headers() {
     let server = start(EchoConfig::default()).await;
     let req = Request::get("/")
         .header("host", "h")
-        .header(
-            "x-echo-set-header",
-            "X-Header-Set-1:one, X-Header-Set-2: two",
-        )
+        .header("x-echo-set-header", "X-Header-Set-1:one, X-Header-Set-2: two")
         .header("x-echo-set-header", "X-Header-Set-1:uno")
         .body(Full::new(Bytes::new()))
         .unwrap();
@@ -195,37 +173,13 @@ async fn health_status_and_slash_folding_routes() {
         assert_eq!(answer.status(), status);
         assert_eq!(std::str::from_utf8(&answer.body).unwrap(), body);
     };
+    check(send_h1(server.addr, get("/health", "h")).await.unwrap(), 200, "OK");
+    check(send_h1(server.addr, get("//health", "h")).await.unwrap(), 200, "OK");
+    check(send_h1(server.addr, get("/status/503", "h")).await.unwrap(), 503, "");
+    check(send_h1(server.addr, get("/status/418", "h")).await.unwrap(), 418, "");
+    check(send_h1(server.addr, get("/status/5033", "h")).await.unwrap(), 400, "");
     check(
-        send_h1(server.addr, get("/health", "h")).await.unwrap(),
-        200,
-        "OK",
-    );
-    check(
-        send_h1(server.addr, get("//health", "h")).await.unwrap(),
-        200,
-        "OK",
-    );
-    check(
-        send_h1(server.addr, get("/status/503", "h")).await.unwrap(),
-        503,
-        "",
-    );
-    check(
-        send_h1(server.addr, get("/status/418", "h")).await.unwrap(),
-        418,
-        "",
-    );
-    check(
-        send_h1(server.addr, get("/status/5033", "h"))
-            .await
-            .unwrap(),
-        400,
-        "",
-    );
-    check(
-        send_h1(server.addr, get("/status/503?x=1", "h"))
-            .await
-            .unwrap(),
+        send_h1(server.addr, get("/status/503?x=1", "h")).await.unwrap(),
         400,
         "",
     );
@@ -240,9 +194,7 @@ async fn every_request_is_logged_with_echo_basics_line() {
     let (config, records) = recording_config("pod-log");
     let server = start(config).await;
     let uri = "/mirror?gateway-api-conformance-request-id=4f1c";
-    send_h1(server.addr, get(uri, "mirror.example"))
-        .await
-        .unwrap();
+    send_h1(server.addr, get(uri, "mirror.example")).await.unwrap();
     send_h1(server.addr, get("/health", "h")).await.unwrap();
 
     let records = records.lock().unwrap().clone();
@@ -256,10 +208,7 @@ async fn every_request_is_logged_with_echo_basics_line() {
     assert_eq!(echo.client.ip().to_string(), "127.0.0.1");
     assert_eq!(
         echo.echo_line(),
-        format!(
-            "Echoing back request made to {uri} to client ({})",
-            echo.client
-        )
+        format!("Echoing back request made to {uri} to client ({})", echo.client)
     );
     assert_eq!(records[1].route, RouteKind::Health);
     server.stop().await;
@@ -287,9 +236,7 @@ async fn strict_h2c_listener_refuses_plain_http1() {
     // No routes on this listener: /health is echoed too.
     let answer = send_h2c(
         server.addr,
-        Request::get("http://h/health")
-            .body(Full::default())
-            .unwrap(),
+        Request::get("http://h/health").body(Full::default()).unwrap(),
     )
     .await
     .unwrap();
@@ -319,10 +266,7 @@ async fn many_servers_share_a_process_and_stop_cleanly() {
     for (_, server) in servers {
         let addr = server.addr;
         server.stop().await;
-        assert!(
-            TcpStream::connect(addr).await.is_err(),
-            "{addr} still accepts"
-        );
+        assert!(TcpStream::connect(addr).await.is_err(), "{addr} still accepts");
     }
     server.stop().await;
 }
@@ -347,4 +291,81 @@ async fn shutdown_waits_for_in_flight_requests_only_briefly() {
     server.stop().await;
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(stuck.await.unwrap().is_err());
+}
+
+/// Accepts one connection on a fresh listener and hands it to `serve_connection`.
+async fn serve_one(
+    server: EchoServer,
+    info: impl FnOnce(&TcpStream, std::net::SocketAddr) -> ConnectionInfo + Send + 'static,
+) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, client) = listener.accept().await.unwrap();
+        let info = info(&stream, client);
+        server.serve_connection(stream, info).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn caller_accepted_connections_report_their_tls_facts() {
+    let tls = TlsInfo {
+        version: "TLSv1.3".into(),
+        peer_certificates: vec![],
+        server_name: "abc.example.com".into(),
+        negotiated_protocol: "http/1.1".into(),
+        cipher_suite: "TLS_AES_128_GCM_SHA256".into(),
+    };
+    let server = EchoServer::new(EchoConfig {
+        port: Some("8443".into()),
+        ..EchoConfig::new(identity("tls-backend-1"))
+    });
+    let addr = serve_one(server, move |_, client| ConnectionInfo {
+        client,
+        tls: Some(tls),
+        reset: None,
+    })
+    .await;
+    let body = send_h1(addr, get("/secure", "abc.example.com")).await.unwrap().json();
+    assert_eq!(
+        body["tls"],
+        json!({
+            "version": "TLSv1.3",
+            "serverName": "abc.example.com",
+            "negotiatedProtocol": "http/1.1",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+        })
+    );
+    assert_eq!(body["httpPort"], "8443");
+    assert_eq!(body["pod"], "tls-backend-1");
+}
+
+#[tokio::test]
+async fn caller_accepted_connections_reset_only_with_a_reset_handle() {
+    let server = EchoServer::new(EchoConfig::default());
+    let target = "/retry/r?uuid=x&succeedAfter=5";
+
+    let addr = serve_one(server.clone(), |stream, client| ConnectionInfo {
+        client,
+        tls: None,
+        reset: Some(ResetHandle::new(stream).unwrap()),
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let error = stream.read_to_end(&mut raw).await.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset);
+
+    let addr = serve_one(server, |_, client| ConnectionInfo {
+        client,
+        tls: None,
+        reset: None,
+    })
+    .await;
+    let answer = send_h1(addr, get(target, "h")).await.unwrap();
+    assert_eq!(answer.status(), 500);
+    assert_eq!(answer.json()["message"], "connection cannot be reset");
 }

@@ -29,13 +29,7 @@ async fn fails_with_the_response_code_then_echoes() {
     assert_eq!(answer.json()["pod"], "infra-backend-v3-x-y");
     // Another uuid has its own counter.
     let other = "/retry/codes?uuid=u2&succeedAfter=1&responseCode=500";
-    assert_eq!(
-        send_h1(server.addr, get(other, "h"))
-            .await
-            .unwrap()
-            .status(),
-        500
-    );
+    assert_eq!(send_h1(server.addr, get(other, "h")).await.unwrap().status(), 500);
 
     let routes: Vec<RouteKind> = records.lock().unwrap().iter().map(|r| r.route).collect();
     use RouteKind::{Echo, RetryFailure};
@@ -46,13 +40,8 @@ async fn fails_with_the_response_code_then_echoes() {
 #[tokio::test]
 async fn missing_parameters_are_bad_requests() {
     let server = start(EchoConfig::default()).await;
-    let answer = send_h1(server.addr, get("/retry/x?succeedAfter=1", "h"))
-        .await
-        .unwrap();
-    assert_eq!(
-        (answer.status(), &answer.body[..]),
-        (400, &b"uuid is required"[..])
-    );
+    let answer = send_h1(server.addr, get("/retry/x?succeedAfter=1", "h")).await.unwrap();
+    assert_eq!((answer.status(), &answer.body[..]), (400, &b"uuid is required"[..]));
     let answer = send_h1(server.addr, get("/retry/x?uuid=a&succeedAfter=two", "h"))
         .await
         .unwrap();
@@ -89,11 +78,7 @@ async fn without_response_code_the_connection_is_reset() {
         .await
         .err()
         .expect("a reset, not an answer");
-    assert_eq!(
-        io_error_kind(&error),
-        Some(ErrorKind::ConnectionReset),
-        "{error:?}"
-    );
+    assert_eq!(io_error_kind(&error), Some(ErrorKind::ConnectionReset), "{error:?}");
     server.stop().await;
 }
 
@@ -114,16 +99,10 @@ async fn delay_retry_delays_only_failing_attempts() {
     let server = start(EchoConfig::default()).await;
     let uri = "/retry/slow?uuid=d1&succeedAfter=1&responseCode=500&delayRetry=250ms";
     let started = Instant::now();
-    assert_eq!(
-        send_h1(server.addr, get(uri, "h")).await.unwrap().status(),
-        500
-    );
+    assert_eq!(send_h1(server.addr, get(uri, "h")).await.unwrap().status(), 500);
     assert!(started.elapsed() >= Duration::from_millis(250));
     let started = Instant::now();
-    assert_eq!(
-        send_h1(server.addr, get(uri, "h")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_h1(server.addr, get(uri, "h")).await.unwrap().status(), 200);
     assert!(started.elapsed() < Duration::from_millis(250));
     server.stop().await;
 }
@@ -136,10 +115,7 @@ async fn http2_cannot_be_reset_and_answers_500_like_echo_basic() {
         .unwrap();
     let answer = send_h2c(server.addr, req).await.unwrap();
     assert_eq!(answer.status(), 500);
-    assert_eq!(
-        answer.json()["message"],
-        "response writer does not support hijacking"
-    );
+    assert_eq!(answer.json()["message"], "response writer does not support hijacking");
     server.stop().await;
 }
 
@@ -149,14 +125,8 @@ async fn listeners_of_one_server_share_counters() {
     let first = start_http(server.clone()).await;
     let second = start_http(server).await;
     let uri = "/retry/shared?uuid=s1&succeedAfter=1&responseCode=502";
-    assert_eq!(
-        send_h1(first.addr, get(uri, "h")).await.unwrap().status(),
-        502
-    );
-    assert_eq!(
-        send_h1(second.addr, get(uri, "h")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(send_h1(first.addr, get(uri, "h")).await.unwrap().status(), 502);
+    assert_eq!(send_h1(second.addr, get(uri, "h")).await.unwrap().status(), 200);
     first.stop().await;
     second.stop().await;
 }

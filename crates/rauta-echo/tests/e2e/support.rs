@@ -112,10 +112,7 @@ impl Answer {
 
     /// A response header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap())
+        self.response.headers().get(name).map(|v| v.to_str().unwrap())
     }
 
     /// The status code.
@@ -135,8 +132,7 @@ pub async fn send_h1(addr: SocketAddr, req: Request<Full<Bytes>>) -> hyper::Resu
 /// Sends one request over a new cleartext HTTP/2 (prior knowledge) connection.
 pub async fn send_h2c(addr: SocketAddr, req: Request<Full<Bytes>>) -> hyper::Result<Answer> {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     collect(sender.send_request(req).await?).await
 }

@@ -16,15 +16,9 @@ async fn tcp_server_speaks_first_and_answers_the_line_protocol() {
     let stream = TcpStream::connect(server.addr).await.unwrap();
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
-    assert_eq!(
-        lines.next_line().await.unwrap().unwrap(),
-        "Gateway API Test TCP Server"
-    );
+    assert_eq!(lines.next_line().await.unwrap().unwrap(), "Gateway API Test TCP Server");
 
-    write
-        .write_all(b"HELLO\nPING\r\nIS_TLS\nTEST\n")
-        .await
-        .unwrap();
+    write.write_all(b"HELLO\nPING\r\nIS_TLS\nTEST\n").await.unwrap();
     assert_eq!(lines.next_line().await.unwrap().unwrap(), "PONG");
     assert_eq!(lines.next_line().await.unwrap().unwrap(), "false");
     let test = lines.next_line().await.unwrap().unwrap();

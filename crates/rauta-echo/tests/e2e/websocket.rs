@@ -17,18 +17,10 @@ async fn websocket_messages_are_echoed() {
 
     ws.send(Message::text("hello")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
-    ws.send(Message::binary(vec![0u8, 1, 2, 255]))
-        .await
-        .unwrap();
-    assert_eq!(
-        ws.next().await.unwrap().unwrap(),
-        Message::binary(vec![0u8, 1, 2, 255])
-    );
+    ws.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(vec![0u8, 1, 2, 255]));
     ws.send(Message::Ping(b"p".to_vec().into())).await.unwrap();
-    assert_eq!(
-        ws.next().await.unwrap().unwrap(),
-        Message::Pong(b"p".to_vec().into())
-    );
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Pong(b"p".to_vec().into()));
 
     ws.close(None).await.unwrap();
     while let Some(Ok(message)) = ws.next().await {
