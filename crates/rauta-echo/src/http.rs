@@ -115,7 +115,7 @@ pub(crate) async fn serve(
     let builder = Arc::new(connection_builder());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
-    tracing::info!(%local, "echo server listening (http, h2c)");
+    tracing::debug!(%local, "echo server listening (http, h2c)");
 
     tokio::pin!(shutdown);
     loop {

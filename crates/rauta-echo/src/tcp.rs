@@ -53,7 +53,7 @@ pub(crate) async fn serve(
     let mut test_line = json::to_go_compact(&answer).map_err(std::io::Error::other)?;
     test_line.push(b'\n');
     let test_line: Arc<[u8]> = test_line.into();
-    tracing::info!(%local, "echo server listening (tcp)");
+    tracing::debug!(%local, "echo server listening (tcp)");
 
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);

@@ -29,7 +29,7 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let local = socket.local_addr()?;
     let identity = &shared.config.identity;
-    tracing::info!(%local, "echo server listening (udp)");
+    tracing::debug!(%local, "echo server listening (udp)");
     let mut buffer = [0u8; MAX_DATAGRAM];
     tokio::pin!(shutdown);
     loop {

@@ -2,8 +2,44 @@
 
 use std::process::ExitCode;
 
-use crate::cli::EchoArgs;
+use anyhow::Context;
+use rauta_echo::{EchoConfig, EchoIdentity, EchoServer};
+use tokio::net::{TcpListener, UdpSocket};
 
-pub fn main(_args: EchoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("echo: wired once crates/rauta-echo lands")
+use crate::cli::{EchoArgs, EchoMode, LogFormat};
+use crate::{logging, run};
+
+pub fn main(args: EchoArgs) -> anyhow::Result<ExitCode> {
+    logging::init(LogFormat::Text);
+    let identity = EchoIdentity {
+        namespace: args.namespace,
+        pod: args.pod,
+        service: args.service,
+        ingress: std::env::var("INGRESS_NAME").unwrap_or_default(),
+    };
+    // One line per request on stdout, as echo-basic prints it: tools grep it to verify mirroring.
+    let server = EchoServer::new(EchoConfig::new(identity).with_request_log(|r| println!("{}", r.echo_line())));
+    let runtime = run::runtime(Some(1))?;
+    runtime.block_on(async move {
+        let address = args.address;
+        let stopped = run::stop_signal()?;
+        match args.mode {
+            EchoMode::Http => {
+                let listener = TcpListener::bind(address).await.with_context(|| format!("cannot bind {address}"))?;
+                tracing::info!(%address, "echo (HTTP/1.1 and h2c) listening");
+                server.serve_http(listener, stopped).await?;
+            }
+            EchoMode::Tcp => {
+                let listener = TcpListener::bind(address).await.with_context(|| format!("cannot bind {address}"))?;
+                tracing::info!(%address, "echo (TCP) listening");
+                server.serve_tcp(listener, stopped).await?;
+            }
+            EchoMode::Udp => {
+                let socket = UdpSocket::bind(address).await.with_context(|| format!("cannot bind {address}"))?;
+                tracing::info!(%address, "echo (UDP) listening");
+                server.serve_udp(socket, stopped).await?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

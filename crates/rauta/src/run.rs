@@ -60,13 +60,12 @@ pub async fn serve(provider: FileProvider, args: ServeArgs, on_ready: impl FnOnc
     gateway.reload().await;
     on_ready(&state);
 
-    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let stopped = stop_signal()?;
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
             Some(()) = changes.recv() => gateway.reload().await,
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
+            () = &mut stopped => break,
         }
     }
     tracing::info!(drain = ?args.drain_timeout, "shutting down: no new connections, draining in-flight requests");
@@ -77,6 +76,15 @@ pub async fn serve(provider: FileProvider, args: ServeArgs, on_ready: impl FnOnc
     Ok(())
 }
 
-fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(kind).context("cannot install signal handlers")
+/// A future that completes on the first SIGTERM or SIGINT.
+pub fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot install signal handlers")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot install signal handlers")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }

@@ -1,0 +1,182 @@
+//! The runtime view: a snapshot compiled once per apply into what the request path needs.
+//!
+//! Compiling resolves every backendRef to its cluster, shares one [`RuntimeRule`] between the
+//! entries of a rule, precomputes labels, CORS header values and weight sums, and carries the
+//! per-endpoint HTTP/2 clients over from the previous view so their pooled connections survive
+//! a swap. The whole view is published with one `ArcSwap` store.
+
+mod cluster;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rauta_ir::{BackendTarget, ClusterKey, Filter, Rule, Snapshot};
+use rauta_route::{HostnameMatch, RouteMatch};
+
+use crate::config::Limits;
+use crate::errors::ProxyError;
+use crate::filters::RuntimeFilter;
+use crate::metrics::{Metrics, RouteMetrics};
+pub(crate) use cluster::{Endpoint, RuntimeCluster};
+
+/// Everything a request needs, compiled from one snapshot.
+pub(crate) struct Runtime {
+    /// The snapshot this view was compiled from.
+    pub(crate) snapshot: Arc<Snapshot>,
+    /// Binds in snapshot order.
+    pub(crate) binds: Vec<RuntimeBind>,
+    /// Every cluster, by key.
+    pub(crate) clusters: HashMap<ClusterKey, Arc<RuntimeCluster>>,
+}
+
+/// One socket's listeners.
+pub(crate) struct RuntimeBind {
+    pub(crate) address: SocketAddr,
+    pub(crate) listeners: Vec<RuntimeListener>,
+}
+
+/// A Gateway listener.
+pub(crate) struct RuntimeListener {
+    pub(crate) hostname: HostnameMatch,
+    pub(crate) port: u16,
+    /// `namespace/gateway/section`, for the access log.
+    pub(crate) label: Arc<str>,
+    pub(crate) virtual_hosts: Vec<RuntimeVirtualHost>,
+}
+
+/// A virtual host and its routes in precedence order.
+pub(crate) struct RuntimeVirtualHost {
+    pub(crate) hostname: HostnameMatch,
+    pub(crate) routes: Vec<RuntimeEntry>,
+}
+
+/// One match entry leading to a rule.
+pub(crate) struct RuntimeEntry {
+    pub(crate) route_match: RouteMatch,
+    pub(crate) rule: Arc<RuntimeRule>,
+}
+
+/// A rule with its filters and backends resolved.
+pub(crate) struct RuntimeRule {
+    /// The IR rule (route, index, timeouts, retry).
+    pub(crate) rule: Arc<Rule>,
+    pub(crate) filters: Vec<RuntimeFilter>,
+    pub(crate) backends: Vec<RuntimeBackend>,
+    /// Sum of the backends' weights.
+    pub(crate) total_weight: u64,
+    pub(crate) metrics: Arc<RouteMetrics>,
+}
+
+/// A backendRef with its cluster resolved.
+pub(crate) struct RuntimeBackend {
+    pub(crate) weight: u32,
+    /// The cluster, or the error its share of requests gets.
+    pub(crate) target: Result<Arc<RuntimeCluster>, ProxyError>,
+    pub(crate) filters: Vec<RuntimeFilter>,
+}
+
+impl Runtime {
+    /// A view that serves nothing.
+    pub(crate) fn empty() -> Self {
+        Self { snapshot: Arc::new(Snapshot::default()), binds: Vec::new(), clusters: HashMap::new() }
+    }
+
+    /// The bind serving `address`; a handful of binds at most, so a scan beats hashing.
+    pub(crate) fn bind(&self, address: SocketAddr) -> Option<&RuntimeBind> {
+        self.binds.iter().find(|b| b.address == address)
+    }
+
+    /// Compiles `snapshot`, reusing what `previous` can lend (HTTP/2 clients per endpoint).
+    pub(crate) fn compile(snapshot: Arc<Snapshot>, previous: &Runtime, metrics: &Metrics, limits: &Limits) -> Self {
+        let clusters = cluster::compile_all(&snapshot, previous, limits);
+        let mut compiler = Compiler { clusters: &clusters, metrics, rules: HashMap::new(), routes: HashMap::new() };
+        let binds = snapshot
+            .binds
+            .iter()
+            .map(|bind| RuntimeBind {
+                address: bind.address,
+                listeners: bind
+                    .listeners
+                    .iter()
+                    .map(|l| RuntimeListener {
+                        hostname: l.hostname.clone(),
+                        port: l.port,
+                        label: l.name.to_string().into(),
+                        virtual_hosts: l
+                            .virtual_hosts
+                            .iter()
+                            .map(|vh| RuntimeVirtualHost {
+                                hostname: vh.hostname.clone(),
+                                routes: vh
+                                    .routes
+                                    .iter()
+                                    .map(|e| RuntimeEntry {
+                                        route_match: e.route_match.clone(),
+                                        rule: compiler.rule(&e.rule),
+                                    })
+                                    .collect(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self { snapshot, binds, clusters }
+    }
+}
+
+struct Compiler<'a> {
+    clusters: &'a HashMap<ClusterKey, Arc<RuntimeCluster>>,
+    metrics: &'a Metrics,
+    /// Rules already compiled, by the address of their shared `Arc<Rule>`.
+    rules: HashMap<*const Rule, Arc<RuntimeRule>>,
+    routes: HashMap<String, Arc<RouteMetrics>>,
+}
+
+impl Compiler<'_> {
+    fn rule(&mut self, rule: &Arc<Rule>) -> Arc<RuntimeRule> {
+        if let Some(done) = self.rules.get(&Arc::as_ptr(rule)) {
+            return done.clone();
+        }
+        let label = rule.route.to_string();
+        let metrics = match self.routes.get(&label) {
+            Some(m) => m.clone(),
+            None => {
+                let m = self.metrics.route(label.as_str().into());
+                self.routes.insert(label, m.clone());
+                m
+            }
+        };
+        let backends: Vec<RuntimeBackend> = rule
+            .backends
+            .iter()
+            .map(|b| RuntimeBackend {
+                weight: b.weight,
+                target: self.target(&b.target),
+                filters: self.filters(&b.filters),
+            })
+            .collect();
+        let total_weight = backends.iter().map(|b| u64::from(b.weight)).sum();
+        let compiled = Arc::new(RuntimeRule {
+            rule: rule.clone(),
+            filters: self.filters(&rule.filters),
+            backends,
+            total_weight,
+            metrics,
+        });
+        self.rules.insert(Arc::as_ptr(rule), compiled.clone());
+        compiled
+    }
+
+    fn target(&self, target: &BackendTarget) -> Result<Arc<RuntimeCluster>, ProxyError> {
+        match target {
+            BackendTarget::Cluster(key) => self.clusters.get(key).cloned().ok_or(ProxyError::UnknownCluster),
+            BackendTarget::Invalid(why) => Err(ProxyError::InvalidBackend(*why)),
+        }
+    }
+
+    fn filters(&self, filters: &[Filter]) -> Vec<RuntimeFilter> {
+        filters.iter().map(|f| RuntimeFilter::compile(f, |t| self.target(t).ok())).collect()
+    }
+}

@@ -1,0 +1,68 @@
+//! Clusters: one per Service port that a served rule references, with endpoints from EndpointSlices.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use rauta_ir::{Cluster, ClusterKey, UpstreamProtocol};
+
+use crate::index::Index;
+
+/// A Service port that backendRefs resolved to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ServicePort {
+    pub namespace: String,
+    pub service: String,
+    /// The Service's port number (what backendRefs name).
+    pub port: u16,
+    /// The Service port's name: EndpointSlice ports are matched by it (`None` and `""` are equal).
+    pub port_name: Option<String>,
+    pub protocol: UpstreamProtocol,
+}
+
+/// Every Service port resolved so far, by cluster key.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterCatalog {
+    ports: BTreeMap<ClusterKey, ServicePort>,
+}
+
+impl ClusterCatalog {
+    /// Records a resolved Service port and returns its cluster key.
+    pub fn register(&mut self, port: ServicePort) -> ClusterKey {
+        let key = ClusterKey::service(&port.namespace, &port.service, port.port);
+        self.ports.entry(key.clone()).or_insert(port);
+        key
+    }
+
+    /// The cluster of `key`: the ready endpoints of every EndpointSlice of the Service whose port
+    /// has the Service port's name. Not-ready endpoints (`conditions.ready: false`; unset counts as
+    /// ready), FQDN slices and non-TCP ports are skipped. No slice at all gives no endpoints (503).
+    pub fn build(&self, key: &ClusterKey, index: &Index<'_>) -> Option<Cluster> {
+        let sp = self.ports.get(key)?;
+        let mut endpoints = Vec::new();
+        let slices = index.slices.get(&(sp.namespace.as_str(), sp.service.as_str()));
+        for slice in slices.into_iter().flatten() {
+            let slice = slice.resource;
+            if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+                continue;
+            }
+            let wanted = sp.port_name.as_deref().unwrap_or("");
+            let port = slice.ports.iter().flatten().find(|p| {
+                p.name.as_deref().unwrap_or("") == wanted && p.protocol.as_deref().is_none_or(|proto| proto == "TCP")
+            });
+            let Some(port) = port.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else { continue };
+            for endpoint in &slice.endpoints {
+                if endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
+                    continue;
+                }
+                for address in &endpoint.addresses {
+                    if let Ok(ip) = address.parse::<IpAddr>() {
+                        endpoints.push(SocketAddr::new(ip, port));
+                    }
+                }
+            }
+        }
+        endpoints.sort();
+        endpoints.dedup();
+        Some(Cluster { key: key.clone(), protocol: sp.protocol, endpoints })
+    }
+}

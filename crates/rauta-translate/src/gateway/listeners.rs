@@ -1,0 +1,164 @@
+//! One Gateway listener: protocol, port, hostname, allowed route kinds and namespaces.
+
+use std::collections::BTreeSet;
+
+use gateway_api::experimental::gateways::GatewayListeners;
+use rauta_ir::route::HostnameMatch;
+
+use crate::GATEWAY_GROUP;
+use crate::namespaces::NamespacePolicy;
+use crate::problem::{Problem, Subject};
+
+/// The protocols the Gateway API defines; anything else is implementation-specific.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Http,
+    Https,
+    Tls,
+    Tcp,
+    Udp,
+    Other(String),
+}
+
+impl Protocol {
+    fn parse(value: &str) -> Self {
+        match value {
+            "HTTP" => Self::Http,
+            "HTTPS" => Self::Https,
+            "TLS" => Self::Tls,
+            "TCP" => Self::Tcp,
+            "UDP" => Self::Udp,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// Why a condition of a listener is not `True` (or `Conflicted` is): reason and message.
+pub(crate) type Reason = (&'static str, String);
+
+/// A listener as the translator sees it.
+#[derive(Debug)]
+pub(crate) struct ListenerState {
+    pub name: String,
+    pub port: Option<u16>,
+    pub protocol: Protocol,
+    /// The listener's hostname; `Any` when it has none (or an invalid one, then `rejection` is set).
+    pub hostname: HostnameMatch,
+    /// Valid route kinds for the protocol, as `supportedKinds` lists them.
+    pub kinds: Vec<&'static str>,
+    /// Requested kinds that are not valid for the protocol, as `group/kind`.
+    pub invalid_kinds: Vec<String>,
+    pub namespaces: NamespacePolicy,
+    /// Why `Accepted` is `False` (conflicts aside).
+    pub rejection: Option<Reason>,
+    /// Why `Conflicted` is `True`.
+    pub conflict: Option<Reason>,
+    /// Indices (into the route list) of the routes attached to this listener.
+    pub attached: BTreeSet<usize>,
+}
+
+impl ListenerState {
+    /// Reads one listener; problems name `field` (`spec.listeners[i]`).
+    pub fn from_spec(spec: &GatewayListeners, field: &str, subject: &Subject<'_>, problems: &mut Vec<Problem>) -> Self {
+        let protocol = Protocol::parse(&spec.protocol);
+        let mut rejection = None;
+        let mut reject = |reason: &'static str, at: String, message: String, problems: &mut Vec<Problem>| {
+            problems.push(subject.error(at, format!("{reason}: {message}")));
+            rejection.get_or_insert((reason, message));
+        };
+        match &protocol {
+            Protocol::Http => {}
+            Protocol::Https | Protocol::Tls | Protocol::Tcp | Protocol::Udp => reject(
+                "UnsupportedProtocol",
+                format!("{field}.protocol"),
+                format!("protocol {} is not supported yet (only HTTP is)", spec.protocol),
+                problems,
+            ),
+            Protocol::Other(p) => reject(
+                "UnsupportedProtocol",
+                format!("{field}.protocol"),
+                format!("protocol {p:?} is not supported (only HTTP is)"),
+                problems,
+            ),
+        }
+        let port = u16::try_from(spec.port).ok().filter(|p| *p != 0);
+        if port.is_none() {
+            reject("UnsupportedValue", format!("{field}.port"), format!("port {} is not in 1-65535", spec.port), problems);
+        }
+        let hostname = match spec.hostname.as_deref() {
+            None => HostnameMatch::Any,
+            Some(h) => HostnameMatch::parse(h).unwrap_or_else(|e| {
+                reject("UnsupportedValue", format!("{field}.hostname"), e.to_string(), problems);
+                HostnameMatch::Any
+            }),
+        };
+        let (kinds, invalid_kinds) = route_kinds(spec, &protocol);
+        if !invalid_kinds.is_empty() {
+            problems.push(subject.error(
+                format!("{field}.allowedRoutes.kinds"),
+                format!("InvalidRouteKinds: {} not supported on a {} listener", invalid_kinds.join(", "), spec.protocol),
+            ));
+        }
+        let allowed = spec.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref());
+        let namespaces = NamespacePolicy::from_spec(allowed).unwrap_or_else(|message| {
+            problems.push(subject.warning(
+                format!("{field}.allowedRoutes.namespaces"),
+                format!("{message}; no namespace is allowed"),
+            ));
+            NamespacePolicy::Nothing
+        });
+        Self {
+            name: spec.name.clone(),
+            port,
+            protocol,
+            hostname,
+            kinds,
+            invalid_kinds,
+            namespaces,
+            rejection,
+            conflict: None,
+            attached: BTreeSet::new(),
+        }
+    }
+
+    /// `Accepted`: neither rejected nor conflicted.
+    pub fn accepted(&self) -> bool {
+        self.rejection.is_none() && self.conflict.is_none()
+    }
+
+    /// Whether the listener can serve traffic, provided its Gateway is accepted.
+    pub fn servable(&self) -> bool {
+        self.accepted() && !self.kinds.is_empty()
+    }
+
+    /// Whether routes of `kind` may attach.
+    pub fn allows_kind(&self, kind: &str) -> bool {
+        self.kinds.contains(&kind)
+    }
+}
+
+/// The kinds a listener supports for its protocol (only HTTPRoute on HTTP, for now) and the
+/// requested kinds it cannot support. An unsupported protocol supports no kind.
+fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static str>, Vec<String>) {
+    let valid_for_protocol: &[&'static str] = match protocol {
+        Protocol::Http => &["HTTPRoute"],
+        _ => &[],
+    };
+    let requested = spec.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()).filter(|k| !k.is_empty());
+    let Some(requested) = requested else {
+        return (valid_for_protocol.to_vec(), Vec::new());
+    };
+    let mut kinds = Vec::new();
+    let mut invalid = Vec::new();
+    for k in requested {
+        let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
+        match valid_for_protocol.iter().find(|v| group == GATEWAY_GROUP && **v == k.kind) {
+            Some(v) if !kinds.contains(v) => kinds.push(*v),
+            Some(_) => {}
+            None if matches!(protocol, Protocol::Http) => invalid.push(format!("{group}/{}", k.kind)),
+            // An unsupported protocol is already rejected; its kinds are not judged.
+            None => {}
+        }
+    }
+    (kinds, invalid)
+}

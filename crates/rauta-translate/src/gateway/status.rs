@@ -1,0 +1,92 @@
+//! The status of a Gateway: conditions, addresses, and one entry per listener.
+
+use gateway_api::experimental::gateways::{GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners, GatewayStatusListenersSupportedKinds};
+
+use super::{GatewayState, ListenerState};
+use crate::GATEWAY_GROUP;
+use crate::status::{Cond, ResourceStatus, conditions, to_value};
+
+/// The Gateway's status; `attachedRoutes` counts the routes attached to each listener, whether
+/// or not it is programmed.
+pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
+    let generation = gw.entry.generation();
+    let invalid: Vec<&str> = gw.listeners.iter().filter(|l| !l.accepted()).map(|l| l.name.as_str()).collect();
+    let accepted = match &gw.rejection {
+        Some(r) => Cond::no("Accepted", r.reason, r.message.clone()),
+        None if invalid.len() == gw.listeners.len() => Cond::no("Accepted", "ListenersNotValid", "no listener is valid"),
+        None if !invalid.is_empty() => {
+            Cond::yes("Accepted", "ListenersNotValid", format!("listener(s) not valid: {}", invalid.join(", ")))
+        }
+        None => Cond::yes("Accepted", "Accepted", "Gateway is accepted"),
+    };
+    let programmed_count = (0..gw.listeners.len()).filter(|&i| gw.programmed(i)).count();
+    let programmed = match &gw.rejection {
+        Some(r) => Cond::no("Programmed", r.programmed_reason, r.message.clone()),
+        None if programmed_count == 0 => Cond::no("Programmed", "Invalid", "no listener is programmed"),
+        None => Cond::yes("Programmed", "Programmed", format!("{programmed_count} listener(s) programmed")),
+    };
+    let addresses = (gw.rejection.is_none() && !gw.addresses.is_empty()).then(|| {
+        gw.addresses
+            .iter()
+            .map(|ip| GatewayStatusAddresses { r#type: Some("IPAddress".into()), value: ip.to_string() })
+            .collect()
+    });
+    let listeners = gw
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| GatewayStatusListeners {
+            name: l.name.clone(),
+            attached_routes: i32::try_from(l.attached.len()).unwrap_or(i32::MAX),
+            supported_kinds: Some(
+                l.kinds
+                    .iter()
+                    .map(|k| GatewayStatusListenersSupportedKinds { group: Some(GATEWAY_GROUP.into()), kind: (*k).into() })
+                    .collect(),
+            ),
+            conditions: conditions(&listener_conditions(gw, i, l), generation),
+        })
+        .collect();
+    let status = GatewayStatus {
+        addresses,
+        attached_listener_sets: None,
+        conditions: Some(conditions(&[accepted, programmed], generation)),
+        listeners: Some(listeners),
+    };
+    ResourceStatus {
+        kind: "Gateway".into(),
+        namespace: Some(gw.entry.namespace.to_owned()),
+        name: gw.entry.name.to_owned(),
+        status: to_value(&status),
+    }
+}
+
+/// Accepted, Programmed, ResolvedRefs and Conflicted, in that order.
+fn listener_conditions(gw: &GatewayState<'_>, i: usize, l: &ListenerState) -> [Cond; 4] {
+    let accepted = match (&l.conflict, &l.rejection) {
+        (Some((reason, message)), _) | (None, Some((reason, message))) => Cond::no("Accepted", reason, message.clone()),
+        (None, None) => Cond::yes("Accepted", "Accepted", "listener is accepted"),
+    };
+    let programmed = if gw.programmed(i) {
+        Cond::yes("Programmed", "Programmed", "listener is programmed")
+    } else {
+        let why = if gw.rejection.is_some() {
+            "the Gateway is not accepted"
+        } else if !l.accepted() {
+            "the listener is not accepted"
+        } else {
+            "the listener allows no supported route kind"
+        };
+        Cond::no("Programmed", "Invalid", why)
+    };
+    let resolved = if l.invalid_kinds.is_empty() {
+        Cond::yes("ResolvedRefs", "ResolvedRefs", "all references resolved")
+    } else {
+        Cond::no("ResolvedRefs", "InvalidRouteKinds", format!("route kind(s) not supported: {}", l.invalid_kinds.join(", ")))
+    };
+    let conflicted = match &l.conflict {
+        Some((reason, message)) => Cond::yes("Conflicted", reason, message.clone()),
+        None => Cond::no("Conflicted", "NoConflicts", "no conflict"),
+    };
+    [accepted, programmed, resolved, conflicted]
+}

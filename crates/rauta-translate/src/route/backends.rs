@@ -1,0 +1,90 @@
+//! backendRefs (and mirror backendRefs) → cluster keys, or why they cannot be used.
+
+use rauta_ir::{ClusterKey, InvalidBackend, UpstreamProtocol};
+
+use crate::GATEWAY_GROUP;
+use crate::clusters::{ClusterCatalog, ServicePort};
+use crate::index::Index;
+use crate::reference_grant::{self, From, To};
+
+/// The fields every kind of backend reference has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BackendSpec<'a> {
+    pub group: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub name: &'a str,
+    pub namespace: Option<&'a str>,
+    pub port: Option<i32>,
+}
+
+/// Why a reference cannot be used: the route condition reason, the IR's reason, and a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unresolved {
+    pub reason: &'static str,
+    pub invalid: InvalidBackend,
+    pub message: String,
+}
+
+impl Unresolved {
+    fn new(reason: &'static str, invalid: InvalidBackend, message: String) -> Self {
+        Self { reason, invalid, message }
+    }
+}
+
+/// Resolves a reference made by an HTTPRoute in `route_ns`. Checks, in order: the kind (only core
+/// Services), the ReferenceGrant for another namespace (before existence, so a missing grant does
+/// not reveal what exists), the Service, its port (TCP; required), its appProtocol.
+pub(crate) fn resolve(
+    index: &Index<'_>,
+    catalog: &mut ClusterCatalog,
+    route_ns: &str,
+    spec: BackendSpec<'_>,
+) -> Result<ClusterKey, Unresolved> {
+    let group = spec.group.unwrap_or("");
+    let kind = spec.kind.unwrap_or("Service");
+    if group != "" || kind != "Service" {
+        let shown = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
+        let message = format!("backend kind {shown} is not supported (only Service is)");
+        return Err(Unresolved::new("InvalidKind", InvalidBackend::InvalidKind, message));
+    }
+    let namespace = spec.namespace.unwrap_or(route_ns);
+    let from = From { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: route_ns };
+    let to = To { group: "", kind: "Service", namespace, name: spec.name };
+    if !reference_grant::permits(index, from, to) {
+        let message = format!(
+            "no ReferenceGrant in namespace {namespace} allows HTTPRoutes in {route_ns} to reference Service {}",
+            spec.name
+        );
+        return Err(Unresolved::new("RefNotPermitted", InvalidBackend::RefNotPermitted, message));
+    }
+    let not_found = |message: String| Unresolved::new("BackendNotFound", InvalidBackend::NotFound, message);
+    let Some(service) = index.services.get(&(namespace, spec.name)) else {
+        return Err(not_found(format!("Service {namespace}/{} does not exist", spec.name)));
+    };
+    let Some(port) = spec.port else {
+        return Err(not_found(format!("a port is required to reference Service {namespace}/{}", spec.name)));
+    };
+    let service_port = service.resource.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|ports| {
+        ports.iter().find(|p| p.port == port && p.protocol.as_deref().is_none_or(|proto| proto == "TCP"))
+    });
+    let Some(service_port) = service_port else {
+        return Err(not_found(format!("Service {namespace}/{} has no TCP port {port}", spec.name)));
+    };
+    let protocol = match service_port.app_protocol.as_deref() {
+        Some("kubernetes.io/h2c") => UpstreamProtocol::H2c,
+        Some("kubernetes.io/ws") => UpstreamProtocol::WebSocket,
+        Some("kubernetes.io/wss") => {
+            let message = format!("appProtocol kubernetes.io/wss of Service {namespace}/{} port {port} needs TLS to the backend, which is not supported yet", spec.name);
+            return Err(Unresolved::new("UnsupportedProtocol", InvalidBackend::UnsupportedProtocol, message));
+        }
+        _ => UpstreamProtocol::Http1,
+    };
+    let port = u16::try_from(port).map_err(|_| not_found(format!("port {port} is not in 1-65535")))?;
+    Ok(catalog.register(ServicePort {
+        namespace: namespace.to_owned(),
+        service: spec.name.to_owned(),
+        port,
+        port_name: service_port.name.clone(),
+        protocol,
+    }))
+}
