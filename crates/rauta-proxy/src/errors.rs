@@ -68,14 +68,6 @@ impl ProxyError {
         matches!(self, Self::UpstreamConnect | Self::UpstreamReset | Self::BackendTimeout)
     }
 
-    /// Whether the error happened talking to an upstream (counted in `rauta_upstream_errors`).
-    pub(crate) fn is_upstream(self) -> bool {
-        matches!(
-            self,
-            Self::UpstreamConnect | Self::UpstreamReset | Self::UpstreamProtocol | Self::BackendTimeout
-        )
-    }
-
     /// Every upstream error, for pre-registering metric series.
     pub(crate) const UPSTREAM: [ProxyError; 4] =
         [Self::UpstreamConnect, Self::UpstreamReset, Self::UpstreamProtocol, Self::BackendTimeout];

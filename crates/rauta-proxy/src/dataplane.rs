@@ -1,0 +1,207 @@
+//! The public face of the data plane: apply snapshots, read the current one, shut down.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use prometheus_client::registry::Registry;
+use rauta_ir::Snapshot;
+use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::access_log::AccessLog;
+use crate::config::{Limits, ProxyConfig};
+use crate::errors::{ApplyError, BindFailure};
+use crate::listener;
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+use crate::server::{Phase, Tracker};
+use crate::upstream::Upstream;
+
+/// Grace given to connections to notice a forced close before `shutdown` returns.
+const CLOSE_GRACE: Duration = Duration::from_millis(200);
+
+/// State every connection and request reads; the routing view is its one `ArcSwap`.
+pub(crate) struct Shared {
+    /// The compiled view of the current snapshot: one swap publishes a whole snapshot.
+    pub(crate) runtime: ArcSwap<Runtime>,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) access_log: Option<AccessLog>,
+    pub(crate) upstream: Upstream,
+    /// Downstream connection settings (HTTP/1.1 and h2c).
+    pub(crate) http: auto::Builder<TokioExecutor>,
+    pub(crate) tracker: Arc<Tracker>,
+    /// The data plane's own phase (shutdown).
+    pub(crate) phase: watch::Sender<Phase>,
+    /// One permit per downstream connection.
+    pub(crate) connections: Arc<Semaphore>,
+    /// Origin of the connections' coarse activity clocks.
+    pub(crate) epoch: Instant,
+}
+
+/// Serves the binds of the last applied [`Snapshot`].
+pub struct DataPlane {
+    shared: Arc<Shared>,
+    control: Mutex<Control>,
+}
+
+struct Control {
+    binds: HashMap<SocketAddr, BindHandle>,
+    shut_down: bool,
+}
+
+struct BindHandle {
+    phase: watch::Sender<Phase>,
+    accept: JoinHandle<()>,
+}
+
+impl BindHandle {
+    /// Stops accepting (dropping the socket) and lets open connections drain.
+    fn stop(self) {
+        self.accept.abort();
+        self.phase.send_replace(Phase::Draining);
+    }
+}
+
+impl DataPlane {
+    /// Creates a data plane serving nothing and registers its metrics in `registry`.
+    pub fn new(config: ProxyConfig, registry: &mut Registry) -> Self {
+        let limits = config.limits;
+        let access_log = if config.access_log {
+            AccessLog::stdout()
+                .map_err(|e| tracing::error!(error = %e, "cannot start the access log writer; access log disabled"))
+                .ok()
+        } else {
+            None
+        };
+        let (phase, _) = watch::channel(Phase::Serving);
+        let shared = Shared {
+            runtime: ArcSwap::from_pointee(Runtime::empty()),
+            metrics: Metrics::new(registry),
+            access_log,
+            upstream: Upstream::new(&limits),
+            http: http_builder(&limits),
+            tracker: Arc::default(),
+            phase,
+            connections: Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
+            epoch: Instant::now(),
+            limits,
+        };
+        Self { shared: Arc::new(shared), control: Mutex::new(Control { binds: HashMap::new(), shut_down: false }) }
+    }
+
+    /// Serves `snapshot` from now on.
+    ///
+    /// The snapshot is compiled and published in one atomic swap; requests in flight finish on
+    /// the view they started with. Sockets are opened for new binds and closed for removed
+    /// ones (whose open connections drain). A bind that cannot be opened is reported in the
+    /// error while the snapshot is still published and every other bind serves; the next apply
+    /// tries it again.
+    pub async fn apply(&self, snapshot: Arc<Snapshot>) -> Result<(), ApplyError> {
+        let mut control = self.control.lock().await;
+        if control.shut_down {
+            return Err(ApplyError::ShutDown);
+        }
+        let runtime = Runtime::compile(snapshot.clone(), &self.shared.runtime.load(), &self.shared.metrics, &self.shared.limits);
+
+        let mut failures = Vec::new();
+        let mut opened = Vec::new();
+        for bind in &snapshot.binds {
+            if control.binds.contains_key(&bind.address) {
+                continue;
+            }
+            match listener::open(bind.address) {
+                Ok(socket) => opened.push((bind.address, socket)),
+                Err(source) => failures.push(BindFailure {
+                    address: bind.address,
+                    listeners: bind.listeners.iter().map(|l| l.name.clone()).collect(),
+                    source,
+                }),
+            }
+        }
+
+        self.shared.runtime.store(Arc::new(runtime));
+
+        for (address, socket) in opened {
+            let (phase, rx) = watch::channel(Phase::Serving);
+            let accept = listener::spawn_accept(self.shared.clone(), socket, address, rx);
+            control.binds.insert(address, BindHandle { phase, accept });
+        }
+        let wanted: HashSet<SocketAddr> = snapshot.binds.iter().map(|b| b.address).collect();
+        let removed: Vec<SocketAddr> = control.binds.keys().filter(|a| !wanted.contains(a)).copied().collect();
+        for address in removed {
+            if let Some(handle) = control.binds.remove(&address) {
+                tracing::info!(address = %address, "bind removed; draining its connections");
+                handle.stop();
+            }
+        }
+        for failure in &failures {
+            tracing::warn!(error = %failure, "bind could not be opened");
+        }
+        if failures.is_empty() { Ok(()) } else { Err(ApplyError::Binds(failures)) }
+    }
+
+    /// The snapshot currently served.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.runtime.load().snapshot.clone()
+    }
+
+    /// The addresses currently accepting connections.
+    pub async fn listening(&self) -> Vec<SocketAddr> {
+        let mut addresses: Vec<SocketAddr> = self.control.lock().await.binds.keys().copied().collect();
+        addresses.sort();
+        addresses
+    }
+
+    /// Stops accepting everywhere, lets requests in flight finish for up to `drain`, then closes
+    /// whatever is still open and returns. Later applies fail with [`ApplyError::ShutDown`].
+    pub async fn shutdown(&self, drain: Duration) {
+        let mut control = self.control.lock().await;
+        control.shut_down = true;
+        for (_, handle) in control.binds.drain() {
+            handle.stop();
+        }
+        drop(control);
+        self.shared.phase.send_replace(Phase::Draining);
+        if tokio::time::timeout(drain, self.shared.tracker.wait_idle()).await.is_err() {
+            tracing::warn!(?drain, "drain period over; closing the remaining connections");
+        }
+        self.shared.phase.send_replace(Phase::Closed);
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.shared.tracker.wait_idle()).await;
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        for (_, handle) in self.control.get_mut().binds.drain() {
+            handle.accept.abort();
+        }
+        self.shared.phase.send_replace(Phase::Closed);
+    }
+}
+
+fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.http1_buffer_bytes());
+    // hyper keeps up to 100 headers on the stack; any other limit moves them to the heap.
+    if limits.max_headers != 100 {
+        builder.http1().max_headers(limits.max_headers);
+    }
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.http2_header_list_bytes());
+    builder
+}

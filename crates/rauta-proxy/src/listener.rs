@@ -1,0 +1,59 @@
+//! Opening bind sockets and accepting connections on them.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::dataplane::Shared;
+use crate::server::{Phase, serve_connection};
+
+/// Pending connections the kernel queues per socket.
+const BACKLOG: i32 = 1024;
+
+/// Opens a listening socket with `SO_REUSEADDR` (IPv6 sockets are IPv6-only, so `0.0.0.0` and
+/// `[::]` binds of the same port can coexist).
+pub(crate) fn open(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Accepts connections on `listener` until the task is aborted; each connection is served on its
+/// own task. At the connection limit accepting pauses and the kernel backlog absorbs new clients.
+pub(crate) fn spawn_accept(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    address: SocketAddr,
+    phase: watch::Receiver<Phase>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok(permit) = shared.connections.clone().acquire_owned().await else { return };
+            match listener.accept().await {
+                Ok((stream, client)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                    tokio::spawn(serve_connection(shared.clone(), stream, client, address, Some(phase.clone()), permit));
+                }
+                Err(e) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(address = %address, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}

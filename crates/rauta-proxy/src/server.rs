@@ -1,0 +1,201 @@
+//! Serving one downstream connection: HTTP/1.1 and h2c on the same socket, idle timeout,
+//! graceful drain when the bind is removed or the data plane shuts down.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
+use tokio::time::Instant;
+
+use crate::dataplane::Shared;
+use crate::forwarding::client_ip_value;
+use crate::proxy;
+
+/// Where a bind, or the whole data plane, is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    /// Accepting and serving.
+    Serving,
+    /// Not accepting; open connections finish their requests and close.
+    Draining,
+    /// Everything still open is closed now.
+    Closed,
+}
+
+/// Counts connections and tunnels so shutdown can wait for them.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Holds one slot of a [`Tracker`] until dropped.
+pub(crate) struct Tracked(Arc<Tracker>);
+
+impl Tracker {
+    /// Registers one more connection or tunnel.
+    pub(crate) fn track(self: &Arc<Self>) -> Tracked {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        Tracked(self.clone())
+    }
+
+    /// Waits until nothing is tracked.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// What every request of a connection shares.
+pub(crate) struct ConnCtx {
+    pub(crate) shared: Arc<Shared>,
+    /// The client's address.
+    pub(crate) client: SocketAddr,
+    /// The client's IP, ready for `X-Forwarded-For`.
+    pub(crate) client_ip: HeaderValue,
+    /// The bind the connection was accepted on.
+    pub(crate) local: SocketAddr,
+    in_flight: AtomicUsize,
+    /// Milliseconds since `shared.epoch` when the last request finished.
+    last_active_ms: AtomicU64,
+}
+
+/// Marks a request in flight on its connection until dropped.
+pub(crate) struct InFlight(Arc<ConnCtx>);
+
+impl ConnCtx {
+    /// Notes a request starting.
+    pub(crate) fn begin_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    /// How long the connection has had no request in flight (`None` while one is).
+    fn idle_for(&self, now: Instant) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let since = self.shared.epoch + Duration::from_millis(self.last_active_ms.load(Ordering::Acquire));
+        Some(now.saturating_duration_since(since))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ms = Instant::now().saturating_duration_since(self.0.shared.epoch).as_millis();
+        self.0.last_active_ms.store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Decrements the open-connections gauge when the connection ends.
+struct Gauged(Arc<Shared>);
+
+impl Drop for Gauged {
+    fn drop(&mut self) {
+        self.0.metrics.active_connections().dec();
+    }
+}
+
+/// Serves `stream` until the client closes it, it idles out, or its bind or the data plane closes.
+pub(crate) async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    client: SocketAddr,
+    local: SocketAddr,
+    mut bind_phase: Option<watch::Receiver<Phase>>,
+    permit: OwnedSemaphorePermit,
+) {
+    let _permit = permit;
+    let _tracked = shared.tracker.track();
+    shared.metrics.active_connections().inc();
+    let _gauged = Gauged(shared.clone());
+    let mut global_phase = Some(shared.phase.subscribe());
+    let started = Instant::now().saturating_duration_since(shared.epoch).as_millis();
+    let ctx = Arc::new(ConnCtx {
+        shared: shared.clone(),
+        client,
+        client_ip: client_ip_value(client.ip()),
+        local,
+        in_flight: AtomicUsize::new(0),
+        last_active_ms: AtomicU64::new(u64::try_from(started).unwrap_or(u64::MAX)),
+    });
+    let service_ctx = ctx.clone();
+    let service = service_fn(move |req| {
+        let ctx = service_ctx.clone();
+        async move { Ok::<_, Infallible>(proxy::serve(ctx, req).await) }
+    });
+    let conn = shared.http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+
+    let idle_timeout = shared.limits.idle_timeout;
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(idle);
+    let mut draining = false;
+    let current = |rx: &Option<watch::Receiver<Phase>>| rx.as_ref().map_or(Phase::Serving, |r| *r.borrow());
+    let mut phase = current(&bind_phase).max(current(&global_phase));
+    loop {
+        if phase == Phase::Closed {
+            break;
+        }
+        if phase == Phase::Draining && !draining {
+            draining = true;
+            conn.as_mut().graceful_shutdown();
+        }
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(client = %client, error = %e, "downstream connection ended with an error");
+                }
+                break;
+            }
+            Some(p) = changed(&mut bind_phase) => phase = phase.max(p),
+            Some(p) = changed(&mut global_phase) => phase = phase.max(p),
+            () = &mut idle => {
+                let now = Instant::now();
+                match ctx.idle_for(now) {
+                    Some(idle_for) if idle_for >= idle_timeout => {
+                        phase = phase.max(Phase::Draining);
+                        idle.as_mut().reset(now + idle_timeout);
+                    }
+                    Some(idle_for) => idle.as_mut().reset(now + (idle_timeout - idle_for)),
+                    None => idle.as_mut().reset(now + idle_timeout),
+                }
+            }
+        }
+    }
+}
+
+/// The next phase a channel announces; `None` (and the channel forgotten) once its sender is gone.
+async fn changed(rx: &mut Option<watch::Receiver<Phase>>) -> Option<Phase> {
+    let Some(r) = rx.as_mut() else { return std::future::pending().await };
+    match r.changed().await {
+        Ok(()) => Some(*r.borrow_and_update()),
+        Err(_) => {
+            *rx = None;
+            None
+        }
+    }
+}
