@@ -49,7 +49,9 @@ impl ClusterCatalog {
             let port = slice.ports.iter().flatten().find(|p| {
                 p.name.as_deref().unwrap_or("") == wanted && p.protocol.as_deref().is_none_or(|proto| proto == "TCP")
             });
-            let Some(port) = port.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else { continue };
+            let Some(port) = port.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else {
+                continue;
+            };
             for endpoint in &slice.endpoints {
                 if endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                     continue;
@@ -63,6 +65,10 @@ impl ClusterCatalog {
         }
         endpoints.sort();
         endpoints.dedup();
-        Some(Cluster { key: key.clone(), protocol: sp.protocol, endpoints })
+        Some(Cluster {
+            key: key.clone(),
+            protocol: sp.protocol,
+            endpoints,
+        })
     }
 }

@@ -52,13 +52,21 @@ impl GatewayState<'_> {
     /// Reports a Gateway none of whose listeners is valid.
     pub fn report(&self, problems: &mut Vec<Problem>) {
         if self.rejection.is_none() && !self.listeners.iter().any(ListenerState::accepted) {
-            problems.push(self.entry.subject().error("spec.listeners", "ListenersNotValid: no listener is valid"));
+            problems.push(
+                self.entry
+                    .subject()
+                    .error("spec.listeners", "ListenersNotValid: no listener is valid"),
+            );
         }
     }
 }
 
 /// Evaluates every Gateway whose class is Rauta's, oldest first; other Gateways are left alone.
-pub(crate) fn evaluate<'a>(index: &Index<'a>, classes: &Classes<'_>, problems: &mut Vec<Problem>) -> Vec<GatewayState<'a>> {
+pub(crate) fn evaluate<'a>(
+    index: &Index<'a>,
+    classes: &Classes<'_>,
+    problems: &mut Vec<Problem>,
+) -> Vec<GatewayState<'a>> {
     let mut out = Vec::new();
     for entry in &index.gateways {
         let spec = &entry.resource.spec;
@@ -84,7 +92,10 @@ pub(crate) fn evaluate<'a>(index: &Index<'a>, classes: &Classes<'_>, problems: &
         if let Some(p) = spec.infrastructure.as_ref().and_then(|i| i.parameters_ref.as_ref()) {
             rejection.get_or_insert(GatewayRejection {
                 reason: "InvalidParameters",
-                message: format!("infrastructure.parametersRef {}/{} {:?} is not supported", p.group, p.kind, p.name),
+                message: format!(
+                    "infrastructure.parametersRef {}/{} {:?} is not supported",
+                    p.group, p.kind, p.name
+                ),
                 programmed_reason: "Invalid",
             });
         }
@@ -103,7 +114,11 @@ pub(crate) fn evaluate<'a>(index: &Index<'a>, classes: &Classes<'_>, problems: &
         if let Some(r) = &rejection
             && r.reason != "UnsupportedAddress"
         {
-            let field = if r.reason == "InvalidParameters" { "spec.infrastructure.parametersRef" } else { "spec.gatewayClassName" };
+            let field = if r.reason == "InvalidParameters" {
+                "spec.infrastructure.parametersRef"
+            } else {
+                "spec.gatewayClassName"
+            };
             problems.push(subject.error(field, format!("{}: {}", r.reason, r.message)));
         }
         if spec.tls.is_some() {
@@ -125,7 +140,12 @@ pub(crate) fn evaluate<'a>(index: &Index<'a>, classes: &Classes<'_>, problems: &
             listeners.push(state);
         }
         conflicts::within_gateway(&mut listeners, &subject, problems);
-        out.push(GatewayState { entry: *entry, rejection, addresses, listeners });
+        out.push(GatewayState {
+            entry: *entry,
+            rejection,
+            addresses,
+            listeners,
+        });
     }
     out
 }

@@ -64,7 +64,10 @@ pub(crate) fn reconcile<'a>(
             Some(p) => Cond::no(
                 "Accepted",
                 "InvalidParameters",
-                format!("parametersRef {}/{} {:?} is not supported: Rauta takes no class parameters", p.group, p.kind, p.name),
+                format!(
+                    "parametersRef {}/{} {:?} is not supported: Rauta takes no class parameters",
+                    p.group, p.kind, p.name
+                ),
             ),
         };
         if !accepted.ok {

@@ -91,7 +91,11 @@ impl<'a, T: Resource> Entry<'a, T> {
 
     /// `namespace/name`, or `name` for cluster-scoped kinds.
     pub fn display_name(&self) -> String {
-        if T::NAMESPACED { format!("{}/{}", self.namespace, self.name) } else { self.name.to_owned() }
+        if T::NAMESPACED {
+            format!("{}/{}", self.namespace, self.name)
+        } else {
+            self.name.to_owned()
+        }
     }
 }
 
@@ -117,7 +121,10 @@ pub(crate) struct Index<'a> {
 impl<'a> Index<'a> {
     /// Indexes `inputs`; a second resource with the same kind and name is reported and ignored.
     pub fn build(inputs: &'a Inputs, problems: &mut Vec<Problem>) -> Self {
-        let classes = unique(&inputs.gateway_classes, problems).into_iter().map(|((_, n), e)| (n, e)).collect();
+        let classes = unique(&inputs.gateway_classes, problems)
+            .into_iter()
+            .map(|((_, n), e)| (n, e))
+            .collect();
         let mut gateways: Vec<_> = unique(&inputs.gateways, problems).into_values().collect();
         gateways.sort_by_key(Entry::age_key);
         let mut routes: Vec<_> = unique(&inputs.http_routes, problems).into_values().collect();
@@ -126,7 +133,10 @@ impl<'a> Index<'a> {
         for ((ns, _), e) in unique(&inputs.reference_grants, problems) {
             grants.entry(ns).or_default().push(e);
         }
-        let namespaces = unique(&inputs.namespaces, problems).into_iter().map(|((_, n), e)| (n, e)).collect();
+        let namespaces = unique(&inputs.namespaces, problems)
+            .into_iter()
+            .map(|((_, n), e)| (n, e))
+            .collect();
         let services = unique(&inputs.services, problems);
         let mut slices: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for ((ns, _), e) in unique(&inputs.endpoint_slices, problems) {
@@ -136,7 +146,15 @@ impl<'a> Index<'a> {
             }
         }
         unique(&inputs.secrets, problems);
-        Self { classes, gateways, routes, grants, namespaces, services, slices }
+        Self {
+            classes,
+            gateways,
+            routes,
+            grants,
+            namespaces,
+            services,
+            slices,
+        }
     }
 
     /// The labels of a namespace. Kubernetes gives every namespace the immutable label
@@ -160,17 +178,38 @@ fn unique<'a, T: Resource>(
     let mut out: BTreeMap<(&str, &str), Entry<'a, T>> = BTreeMap::new();
     for item in items {
         let meta = item.resource.meta();
-        let namespace = if T::NAMESPACED { meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE) } else { "" };
+        let namespace = if T::NAMESPACED {
+            meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+        } else {
+            ""
+        };
         let Some(name) = meta.name.as_deref() else {
-            let subject = Subject { source: item.source.as_ref(), kind: T::KIND, namespace: None, name: "(unnamed)" };
+            let subject = Subject {
+                source: item.source.as_ref(),
+                kind: T::KIND,
+                namespace: None,
+                name: "(unnamed)",
+            };
             problems.push(subject.error("metadata.name", "a name is required; resource ignored"));
             continue;
         };
-        let entry = Entry { source: item.source.as_ref(), resource: &item.resource, namespace, name };
+        let entry = Entry {
+            source: item.source.as_ref(),
+            resource: &item.resource,
+            namespace,
+            name,
+        };
         match out.get(&(namespace, name)) {
             Some(first) => {
-                let at = first.source.map(|s| format!(" (first defined in {s})")).unwrap_or_default();
-                problems.push(entry.subject().error("", format!("defined twice{at}; this copy is ignored")));
+                let at = first
+                    .source
+                    .map(|s| format!(" (first defined in {s})"))
+                    .unwrap_or_default();
+                problems.push(
+                    entry
+                        .subject()
+                        .error("", format!("defined twice{at}; this copy is ignored")),
+                );
             }
             None => {
                 out.insert((namespace, name), entry);

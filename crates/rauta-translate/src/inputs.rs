@@ -21,7 +21,11 @@ pub struct Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.document == 0 { f.write_str(&self.file) } else { write!(f, "{} (document {})", self.file, self.document + 1) }
+        if self.document == 0 {
+            f.write_str(&self.file)
+        } else {
+            write!(f, "{} (document {})", self.file, self.document + 1)
+        }
     }
 }
 

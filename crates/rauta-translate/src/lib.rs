@@ -2,7 +2,74 @@
 //!
 //! `translate(&Inputs) -> Translation` does no I/O and reads no clock: the same inputs always give
 //! the same snapshot, statuses and problems, which is what the golden tests pin down.
+//! [`parse_documents`] reads YAML files into [`Inputs`] for the file provider.
 
+mod clusters;
+mod gateway;
+mod gateway_class;
+mod index;
 mod inputs;
+mod ir_build;
+mod namespaces;
+mod parse;
+mod problem;
+mod reference_grant;
+mod route;
+mod status;
 
+pub use gateway_class::SUPPORTED_FEATURES;
 pub use inputs::{Inputs, Source, Sourced};
+pub use parse::{ParseError, ResourceError, parse_documents};
+pub use problem::{Problem, Severity};
+pub use status::ResourceStatus;
+
+/// The `controllerName` of Rauta's GatewayClasses.
+pub const CONTROLLER_NAME: &str = "rauta.io/gateway-controller";
+
+/// The Gateway API group.
+pub(crate) const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
+/// What a translation produces.
+#[derive(Clone, Debug, Default)]
+pub struct Translation {
+    /// What the data plane serves.
+    pub snapshot: rauta_ir::Snapshot,
+    /// The status of every GatewayClass, Gateway and HTTPRoute Rauta is responsible for, in that
+    /// order, each sorted by name. Conditions carry the Unix epoch as `lastTransitionTime`.
+    pub statuses: Vec<ResourceStatus>,
+    /// Everything wrong with the inputs: each `False` condition has at least one error naming the
+    /// field that caused it; ignored settings are warnings.
+    pub problems: Vec<Problem>,
+}
+
+/// Translates the inputs into a snapshot, statuses and problems.
+pub fn translate(inputs: &Inputs) -> Translation {
+    let mut problems = Vec::new();
+    let mut statuses = Vec::new();
+    let index = index::Index::build(inputs, &mut problems);
+    let classes = gateway_class::reconcile(&index, &mut statuses, &mut problems);
+    let mut gateways = gateway::evaluate(&index, &classes, &mut problems);
+    gateway::across_gateways(&mut gateways, &mut problems);
+    for gw in &gateways {
+        gw.report(&mut problems);
+    }
+    let mut catalog = clusters::ClusterCatalog::default();
+    let routes: Vec<_> = index
+        .routes
+        .iter()
+        .map(|r| route::compile(*r, &index, &mut catalog))
+        .collect();
+    let mut route_statuses = Vec::new();
+    let attachments = route::attach::attach(&index, &routes, &mut gateways, &mut route_statuses, &mut problems);
+    let gateway_statuses: Vec<_> = gateways.iter().map(gateway::status).collect();
+    for mut list in [gateway_statuses, route_statuses] {
+        list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        statuses.extend(list);
+    }
+    let snapshot = ir_build::build(&index, &gateways, &routes, &attachments, &catalog);
+    Translation {
+        snapshot,
+        statuses,
+        problems,
+    }
+}

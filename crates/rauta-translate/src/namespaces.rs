@@ -120,7 +120,8 @@ mod tests {
     #[test]
     fn selector_table() {
         let ns = labels(&[("env", "prod"), ("team", "a")]);
-        let cases: Vec<(Option<BTreeMap<String, String>>, Vec<Expr>, bool)> = vec![
+        type Case = (Option<BTreeMap<String, String>>, Vec<Expr>, bool);
+        let cases: Vec<Case> = vec![
             (None, vec![], true),
             (Some(labels(&[("env", "prod")])), vec![], true),
             (Some(labels(&[("env", "dev")])), vec![], false),
@@ -129,7 +130,11 @@ mod tests {
             (None, vec![expr("missing", "NotIn", &["x"])], true),
             (None, vec![expr("team", "Exists", &[])], true),
             (None, vec![expr("team", "DoesNotExist", &[])], false),
-            (Some(labels(&[("env", "prod")])), vec![expr("team", "In", &["b"])], false),
+            (
+                Some(labels(&[("env", "prod")])),
+                vec![expr("team", "In", &["b"])],
+                false,
+            ),
         ];
         for (match_labels, match_expressions, want) in cases {
             let spec = GatewayListenersAllowedRoutesNamespacesSelector {
@@ -143,8 +148,15 @@ mod tests {
 
     #[test]
     fn invalid_selectors_are_errors() {
-        for e in [expr("a", "In", &[]), expr("a", "Exists", &["x"]), expr("a", "Like", &["x"])] {
-            let spec = GatewayListenersAllowedRoutesNamespacesSelector { match_labels: None, match_expressions: Some(vec![e]) };
+        for e in [
+            expr("a", "In", &[]),
+            expr("a", "Exists", &["x"]),
+            expr("a", "Like", &["x"]),
+        ] {
+            let spec = GatewayListenersAllowedRoutesNamespacesSelector {
+                match_labels: None,
+                match_expressions: Some(vec![e]),
+            };
             assert!(LabelSelector::from_spec(&spec).is_err());
         }
     }

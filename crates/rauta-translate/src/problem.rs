@@ -89,13 +89,26 @@ mod tests {
 
     #[test]
     fn display_names_file_resource_and_field() {
-        let source = Source { file: "x.yaml".into(), document: 2 };
-        let s = Subject { source: Some(&source), kind: "HTTPRoute", namespace: Some("default"), name: "foo" };
+        let source = Source {
+            file: "x.yaml".into(),
+            document: 2,
+        };
+        let s = Subject {
+            source: Some(&source),
+            kind: "HTTPRoute",
+            namespace: Some("default"),
+            name: "foo",
+        };
         assert_eq!(
             s.error("spec.rules[0]", "BackendNotFound: gone").to_string(),
             "x.yaml (document 3): HTTPRoute default/foo: spec.rules[0]: BackendNotFound: gone"
         );
-        let s = Subject { source: None, kind: "GatewayClass", namespace: None, name: "rauta" };
+        let s = Subject {
+            source: None,
+            kind: "GatewayClass",
+            namespace: None,
+            name: "rauta",
+        };
         assert_eq!(s.warning("", "ignored").to_string(), "GatewayClass rauta: ignored");
     }
 }

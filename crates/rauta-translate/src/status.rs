@@ -31,12 +31,22 @@ pub(crate) struct Cond {
 impl Cond {
     /// A `True` condition.
     pub fn yes(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_, ok: true, reason, message: message.into() }
+        Self {
+            type_,
+            ok: true,
+            reason,
+            message: message.into(),
+        }
     }
 
     /// A `False` condition.
     pub fn no(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_, ok: false, reason, message: message.into() }
+        Self {
+            type_,
+            ok: false,
+            reason,
+            message: message.into(),
+        }
     }
 
     /// The Kubernetes condition. The translator has no clock: `lastTransitionTime` is the Unix

@@ -27,7 +27,9 @@ pub(crate) fn requested(addresses: Option<&Vec<GatewayAddresses>>) -> Result<Vec
                 message: format!("address type {kind:?} is not supported (only IPAddress is)"),
             });
         }
-        let Some(value) = a.value.as_deref().filter(|v| !v.is_empty()) else { continue };
+        let Some(value) = a.value.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
         let ip: IpAddr = value.parse().map_err(|_| UnsupportedAddress {
             field: format!("spec.addresses[{i}].value"),
             message: format!("{value:?} is not an IP address"),
@@ -41,7 +43,11 @@ pub(crate) fn requested(addresses: Option<&Vec<GatewayAddresses>>) -> Result<Vec
 
 /// The IPs to bind: the requested ones, or the IPv4 unspecified address.
 pub(crate) fn bind_ips(requested: &[IpAddr]) -> Vec<IpAddr> {
-    if requested.is_empty() { vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)] } else { requested.to_vec() }
+    if requested.is_empty() {
+        vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
+    } else {
+        requested.to_vec()
+    }
 }
 
 #[cfg(test)]
@@ -49,12 +55,17 @@ mod tests {
     use super::*;
 
     fn addr(t: Option<&str>, v: Option<&str>) -> GatewayAddresses {
-        GatewayAddresses { r#type: t.map(Into::into), value: v.map(Into::into) }
+        GatewayAddresses {
+            r#type: t.map(Into::into),
+            value: v.map(Into::into),
+        }
     }
 
     #[test]
     fn addresses_table() {
-        let ok = |list: Vec<GatewayAddresses>| requested(Some(&list)).map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>());
+        let ok = |list: Vec<GatewayAddresses>| {
+            requested(Some(&list)).map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
         assert_eq!(ok(vec![]), Ok(vec![]));
         assert_eq!(ok(vec![addr(None, Some("10.0.0.1"))]), Ok(vec!["10.0.0.1".to_owned()]));
         assert_eq!(

@@ -17,7 +17,9 @@ pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<
     let mut by_port: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
     for (i, l) in listeners.iter().enumerate() {
         let judged = !matches!(l.protocol, Protocol::Other(_))
-            && l.rejection.as_ref().is_none_or(|(reason, _)| *reason == "UnsupportedProtocol");
+            && l.rejection
+                .as_ref()
+                .is_none_or(|(reason, _)| *reason == "UnsupportedProtocol");
         if let (true, Some(port)) = (judged, l.port) {
             by_port.entry((port, l.protocol == Protocol::Udp)).or_default().push(i);
         }
@@ -41,7 +43,11 @@ pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<
             }
         } else if matches!(first, "TCP" | "UDP") {
             for &i in &group {
-                conflicts.push((i, "ProtocolConflict", format!("port {port} is used by more than one {first} listener")));
+                conflicts.push((
+                    i,
+                    "ProtocolConflict",
+                    format!("port {port} is used by more than one {first} listener"),
+                ));
             }
         } else {
             for &i in &group {
@@ -80,10 +86,14 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
         let subject = gw.entry.subject();
         let owner = gw.entry.display_name();
         for (i, l) in gw.listeners.iter_mut().enumerate() {
-            let Some(port) = l.port.filter(|_| l.servable()) else { continue };
+            let Some(port) = l.port.filter(|_| l.servable()) else {
+                continue;
+            };
             let sockets: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
             let host = l.hostname.to_string();
-            let taken = sockets.iter().find_map(|s| claims.get(&(*s, host.clone())).map(|by| (*s, by.clone())));
+            let taken = sockets
+                .iter()
+                .find_map(|s| claims.get(&(*s, host.clone())).map(|by| (*s, by.clone())));
             if let Some((socket, by)) = taken {
                 let message = format!("{socket} with hostname {host} is already served by listener {by}");
                 problems.push(subject.error(format!("spec.listeners[{i}]"), format!("HostnameConflict: {message}")));

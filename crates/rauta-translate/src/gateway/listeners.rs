@@ -83,7 +83,12 @@ impl ListenerState {
         }
         let port = u16::try_from(spec.port).ok().filter(|p| *p != 0);
         if port.is_none() {
-            reject("UnsupportedValue", format!("{field}.port"), format!("port {} is not in 1-65535", spec.port), problems);
+            reject(
+                "UnsupportedValue",
+                format!("{field}.port"),
+                format!("port {} is not in 1-65535", spec.port),
+                problems,
+            );
         }
         let hostname = match spec.hostname.as_deref() {
             None => HostnameMatch::Any,
@@ -96,7 +101,11 @@ impl ListenerState {
         if !invalid_kinds.is_empty() {
             problems.push(subject.error(
                 format!("{field}.allowedRoutes.kinds"),
-                format!("InvalidRouteKinds: {} not supported on a {} listener", invalid_kinds.join(", "), spec.protocol),
+                format!(
+                    "InvalidRouteKinds: {} not supported on a {} listener",
+                    invalid_kinds.join(", "),
+                    spec.protocol
+                ),
             ));
         }
         let allowed = spec.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref());
@@ -144,7 +153,11 @@ fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static st
         Protocol::Http => &["HTTPRoute"],
         _ => &[],
     };
-    let requested = spec.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()).filter(|k| !k.is_empty());
+    let requested = spec
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.kinds.as_ref())
+        .filter(|k| !k.is_empty());
     let Some(requested) = requested else {
         return (valid_for_protocol.to_vec(), Vec::new());
     };
@@ -152,7 +165,10 @@ fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static st
     let mut invalid = Vec::new();
     for k in requested {
         let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
-        match valid_for_protocol.iter().find(|v| group == GATEWAY_GROUP && **v == k.kind) {
+        match valid_for_protocol
+            .iter()
+            .find(|v| group == GATEWAY_GROUP && **v == k.kind)
+        {
             Some(v) if !kinds.contains(v) => kinds.push(*v),
             Some(_) => {}
             None if matches!(protocol, Protocol::Http) => invalid.push(format!("{group}/{}", k.kind)),

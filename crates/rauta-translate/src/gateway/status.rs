@@ -1,6 +1,8 @@
 //! The status of a Gateway: conditions, addresses, and one entry per listener.
 
-use gateway_api::experimental::gateways::{GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners, GatewayStatusListenersSupportedKinds};
+use gateway_api::experimental::gateways::{
+    GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners, GatewayStatusListenersSupportedKinds,
+};
 
 use super::{GatewayState, ListenerState};
 use crate::GATEWAY_GROUP;
@@ -10,25 +12,41 @@ use crate::status::{Cond, ResourceStatus, conditions, to_value};
 /// or not it is programmed.
 pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
     let generation = gw.entry.generation();
-    let invalid: Vec<&str> = gw.listeners.iter().filter(|l| !l.accepted()).map(|l| l.name.as_str()).collect();
+    let invalid: Vec<&str> = gw
+        .listeners
+        .iter()
+        .filter(|l| !l.accepted())
+        .map(|l| l.name.as_str())
+        .collect();
     let accepted = match &gw.rejection {
         Some(r) => Cond::no("Accepted", r.reason, r.message.clone()),
-        None if invalid.len() == gw.listeners.len() => Cond::no("Accepted", "ListenersNotValid", "no listener is valid"),
-        None if !invalid.is_empty() => {
-            Cond::yes("Accepted", "ListenersNotValid", format!("listener(s) not valid: {}", invalid.join(", ")))
+        None if invalid.len() == gw.listeners.len() => {
+            Cond::no("Accepted", "ListenersNotValid", "no listener is valid")
         }
+        None if !invalid.is_empty() => Cond::yes(
+            "Accepted",
+            "ListenersNotValid",
+            format!("listener(s) not valid: {}", invalid.join(", ")),
+        ),
         None => Cond::yes("Accepted", "Accepted", "Gateway is accepted"),
     };
     let programmed_count = (0..gw.listeners.len()).filter(|&i| gw.programmed(i)).count();
     let programmed = match &gw.rejection {
         Some(r) => Cond::no("Programmed", r.programmed_reason, r.message.clone()),
         None if programmed_count == 0 => Cond::no("Programmed", "Invalid", "no listener is programmed"),
-        None => Cond::yes("Programmed", "Programmed", format!("{programmed_count} listener(s) programmed")),
+        None => Cond::yes(
+            "Programmed",
+            "Programmed",
+            format!("{programmed_count} listener(s) programmed"),
+        ),
     };
     let addresses = (gw.rejection.is_none() && !gw.addresses.is_empty()).then(|| {
         gw.addresses
             .iter()
-            .map(|ip| GatewayStatusAddresses { r#type: Some("IPAddress".into()), value: ip.to_string() })
+            .map(|ip| GatewayStatusAddresses {
+                r#type: Some("IPAddress".into()),
+                value: ip.to_string(),
+            })
             .collect()
     });
     let listeners = gw
@@ -41,7 +59,10 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
             supported_kinds: Some(
                 l.kinds
                     .iter()
-                    .map(|k| GatewayStatusListenersSupportedKinds { group: Some(GATEWAY_GROUP.into()), kind: (*k).into() })
+                    .map(|k| GatewayStatusListenersSupportedKinds {
+                        group: Some(GATEWAY_GROUP.into()),
+                        kind: (*k).into(),
+                    })
                     .collect(),
             ),
             conditions: conditions(&listener_conditions(gw, i, l), generation),
@@ -82,7 +103,11 @@ fn listener_conditions(gw: &GatewayState<'_>, i: usize, l: &ListenerState) -> [C
     let resolved = if l.invalid_kinds.is_empty() {
         Cond::yes("ResolvedRefs", "ResolvedRefs", "all references resolved")
     } else {
-        Cond::no("ResolvedRefs", "InvalidRouteKinds", format!("route kind(s) not supported: {}", l.invalid_kinds.join(", ")))
+        Cond::no(
+            "ResolvedRefs",
+            "InvalidRouteKinds",
+            format!("route kind(s) not supported: {}", l.invalid_kinds.join(", ")),
+        )
     };
     let conflicted = match &l.conflict {
         Some((reason, message)) => Cond::yes("Conflicted", reason, message.clone()),

@@ -27,7 +27,11 @@ pub(crate) struct Unresolved {
 
 impl Unresolved {
     fn new(reason: &'static str, invalid: InvalidBackend, message: String) -> Self {
-        Self { reason, invalid, message }
+        Self {
+            reason,
+            invalid,
+            message,
+        }
     }
 }
 
@@ -42,40 +46,77 @@ pub(crate) fn resolve(
 ) -> Result<ClusterKey, Unresolved> {
     let group = spec.group.unwrap_or("");
     let kind = spec.kind.unwrap_or("Service");
-    if group != "" || kind != "Service" {
-        let shown = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
+    if !group.is_empty() || kind != "Service" {
+        let shown = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
         let message = format!("backend kind {shown} is not supported (only Service is)");
         return Err(Unresolved::new("InvalidKind", InvalidBackend::InvalidKind, message));
     }
     let namespace = spec.namespace.unwrap_or(route_ns);
-    let from = From { group: GATEWAY_GROUP, kind: "HTTPRoute", namespace: route_ns };
-    let to = To { group: "", kind: "Service", namespace, name: spec.name };
+    let from = From {
+        group: GATEWAY_GROUP,
+        kind: "HTTPRoute",
+        namespace: route_ns,
+    };
+    let to = To {
+        group: "",
+        kind: "Service",
+        namespace,
+        name: spec.name,
+    };
     if !reference_grant::permits(index, from, to) {
         let message = format!(
             "no ReferenceGrant in namespace {namespace} allows HTTPRoutes in {route_ns} to reference Service {}",
             spec.name
         );
-        return Err(Unresolved::new("RefNotPermitted", InvalidBackend::RefNotPermitted, message));
+        return Err(Unresolved::new(
+            "RefNotPermitted",
+            InvalidBackend::RefNotPermitted,
+            message,
+        ));
     }
     let not_found = |message: String| Unresolved::new("BackendNotFound", InvalidBackend::NotFound, message);
     let Some(service) = index.services.get(&(namespace, spec.name)) else {
         return Err(not_found(format!("Service {namespace}/{} does not exist", spec.name)));
     };
     let Some(port) = spec.port else {
-        return Err(not_found(format!("a port is required to reference Service {namespace}/{}", spec.name)));
+        return Err(not_found(format!(
+            "a port is required to reference Service {namespace}/{}",
+            spec.name
+        )));
     };
-    let service_port = service.resource.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|ports| {
-        ports.iter().find(|p| p.port == port && p.protocol.as_deref().is_none_or(|proto| proto == "TCP"))
-    });
+    let service_port = service
+        .resource
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|ports| {
+            ports
+                .iter()
+                .find(|p| p.port == port && p.protocol.as_deref().is_none_or(|proto| proto == "TCP"))
+        });
     let Some(service_port) = service_port else {
-        return Err(not_found(format!("Service {namespace}/{} has no TCP port {port}", spec.name)));
+        return Err(not_found(format!(
+            "Service {namespace}/{} has no TCP port {port}",
+            spec.name
+        )));
     };
     let protocol = match service_port.app_protocol.as_deref() {
         Some("kubernetes.io/h2c") => UpstreamProtocol::H2c,
         Some("kubernetes.io/ws") => UpstreamProtocol::WebSocket,
         Some("kubernetes.io/wss") => {
-            let message = format!("appProtocol kubernetes.io/wss of Service {namespace}/{} port {port} needs TLS to the backend, which is not supported yet", spec.name);
-            return Err(Unresolved::new("UnsupportedProtocol", InvalidBackend::UnsupportedProtocol, message));
+            let message = format!(
+                "appProtocol kubernetes.io/wss of Service {namespace}/{} port {port} needs TLS to the backend, which is not supported yet",
+                spec.name
+            );
+            return Err(Unresolved::new(
+                "UnsupportedProtocol",
+                InvalidBackend::UnsupportedProtocol,
+                message,
+            ));
         }
         _ => UpstreamProtocol::Http1,
     };

@@ -25,7 +25,9 @@ pub(crate) struct Filters {
 }
 
 /// backendRef filters in the rule-level type (same shape, same JSON).
-pub(crate) fn from_backend_ref(list: &[HttpRouteRulesBackendRefsFilters]) -> Result<Vec<HttpRouteRulesFilters>, serde_json::Error> {
+pub(crate) fn from_backend_ref(
+    list: &[HttpRouteRulesBackendRefsFilters],
+) -> Result<Vec<HttpRouteRulesFilters>, serde_json::Error> {
     serde_json::from_value(serde_json::to_value(list)?)
 }
 
@@ -44,20 +46,27 @@ pub(crate) fn convert(list: &[HttpRouteRulesFilters], field: &str, ctx: &mut Rul
             HttpRouteRulesFiltersType::RequestHeaderModifier => f.request_header_modifier.as_ref().map(|m| {
                 let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
                 let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                header_modifier(set, add, m.remove.as_deref(), &format!("{at}.requestHeaderModifier")).map(Filter::RequestHeaders)
+                header_modifier(set, add, m.remove.as_deref(), &format!("{at}.requestHeaderModifier"))
+                    .map(Filter::RequestHeaders)
             }),
             HttpRouteRulesFiltersType::ResponseHeaderModifier => f.response_header_modifier.as_ref().map(|m| {
                 let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
                 let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                header_modifier(set, add, m.remove.as_deref(), &format!("{at}.responseHeaderModifier")).map(Filter::ResponseHeaders)
+                header_modifier(set, add, m.remove.as_deref(), &format!("{at}.responseHeaderModifier"))
+                    .map(Filter::ResponseHeaders)
             }),
-            HttpRouteRulesFiltersType::RequestRedirect => {
-                f.request_redirect.as_ref().map(|r| redirect(r, &format!("{at}.requestRedirect"), ctx).map(Filter::Redirect))
-            }
-            HttpRouteRulesFiltersType::UrlRewrite => {
-                f.url_rewrite.as_ref().map(|r| rewrite(r, &format!("{at}.urlRewrite"), ctx).map(Filter::Rewrite))
-            }
-            HttpRouteRulesFiltersType::Cors => f.cors.as_ref().map(|c| cors(c, &format!("{at}.cors")).map(Filter::Cors)),
+            HttpRouteRulesFiltersType::RequestRedirect => f
+                .request_redirect
+                .as_ref()
+                .map(|r| redirect(r, &format!("{at}.requestRedirect"), ctx).map(Filter::Redirect)),
+            HttpRouteRulesFiltersType::UrlRewrite => f
+                .url_rewrite
+                .as_ref()
+                .map(|r| rewrite(r, &format!("{at}.urlRewrite"), ctx).map(Filter::Rewrite)),
+            HttpRouteRulesFiltersType::Cors => f
+                .cors
+                .as_ref()
+                .map(|c| cors(c, &format!("{at}.cors")).map(Filter::Cors)),
             HttpRouteRulesFiltersType::RequestMirror => match f.request_mirror.as_ref() {
                 Some(m) => match mirror(m, &format!("{at}.requestMirror"), ctx) {
                     Ok(Some(mirror)) => Some(Ok(Filter::Mirror(mirror))),
@@ -78,9 +87,10 @@ pub(crate) fn convert(list: &[HttpRouteRulesFilters], field: &str, ctx: &mut Rul
                 out.unsupported = true;
                 None
             }
-            HttpRouteRulesFiltersType::ExternalAuth => {
-                Some(Err(Invalid::new(format!("{at}.type"), "the ExternalAuth filter is not supported")))
-            }
+            HttpRouteRulesFiltersType::ExternalAuth => Some(Err(Invalid::new(
+                format!("{at}.type"),
+                "the ExternalAuth filter is not supported",
+            ))),
         };
         match converted {
             Some(Ok(filter)) => out.filters.push(filter),
@@ -96,32 +106,72 @@ pub(crate) fn convert(list: &[HttpRouteRulesFilters], field: &str, ctx: &mut Rul
 fn check_combination(list: &[HttpRouteRulesFilters], field: &str, ctx: &mut RuleCtx<'_, '_>) {
     let count = |t: HttpRouteRulesFiltersType| list.iter().filter(|f| f.r#type == t).count();
     for (t, name) in [
-        (HttpRouteRulesFiltersType::RequestHeaderModifier, "RequestHeaderModifier"),
-        (HttpRouteRulesFiltersType::ResponseHeaderModifier, "ResponseHeaderModifier"),
+        (
+            HttpRouteRulesFiltersType::RequestHeaderModifier,
+            "RequestHeaderModifier",
+        ),
+        (
+            HttpRouteRulesFiltersType::ResponseHeaderModifier,
+            "ResponseHeaderModifier",
+        ),
         (HttpRouteRulesFiltersType::RequestRedirect, "RequestRedirect"),
         (HttpRouteRulesFiltersType::UrlRewrite, "URLRewrite"),
         (HttpRouteRulesFiltersType::Cors, "CORS"),
     ] {
         if count(t) > 1 {
-            ctx.reject("IncompatibleFilters", Invalid::new(field, format!("{name} may appear only once")));
+            ctx.reject(
+                "IncompatibleFilters",
+                Invalid::new(field, format!("{name} may appear only once")),
+            );
         }
     }
     if count(HttpRouteRulesFiltersType::RequestRedirect) > 0 && count(HttpRouteRulesFiltersType::UrlRewrite) > 0 {
-        ctx.reject("IncompatibleFilters", Invalid::new(field, "RequestRedirect and URLRewrite cannot be used together"));
+        ctx.reject(
+            "IncompatibleFilters",
+            Invalid::new(field, "RequestRedirect and URLRewrite cannot be used together"),
+        );
     }
 }
 
 /// The configuration field of a filter must be set for its type, and only that one.
 fn config_mismatch(f: &HttpRouteRulesFilters) -> Option<String> {
     let present = [
-        ("requestHeaderModifier", f.request_header_modifier.is_some(), HttpRouteRulesFiltersType::RequestHeaderModifier),
-        ("responseHeaderModifier", f.response_header_modifier.is_some(), HttpRouteRulesFiltersType::ResponseHeaderModifier),
-        ("requestRedirect", f.request_redirect.is_some(), HttpRouteRulesFiltersType::RequestRedirect),
-        ("urlRewrite", f.url_rewrite.is_some(), HttpRouteRulesFiltersType::UrlRewrite),
-        ("requestMirror", f.request_mirror.is_some(), HttpRouteRulesFiltersType::RequestMirror),
+        (
+            "requestHeaderModifier",
+            f.request_header_modifier.is_some(),
+            HttpRouteRulesFiltersType::RequestHeaderModifier,
+        ),
+        (
+            "responseHeaderModifier",
+            f.response_header_modifier.is_some(),
+            HttpRouteRulesFiltersType::ResponseHeaderModifier,
+        ),
+        (
+            "requestRedirect",
+            f.request_redirect.is_some(),
+            HttpRouteRulesFiltersType::RequestRedirect,
+        ),
+        (
+            "urlRewrite",
+            f.url_rewrite.is_some(),
+            HttpRouteRulesFiltersType::UrlRewrite,
+        ),
+        (
+            "requestMirror",
+            f.request_mirror.is_some(),
+            HttpRouteRulesFiltersType::RequestMirror,
+        ),
         ("cors", f.cors.is_some(), HttpRouteRulesFiltersType::Cors),
-        ("extensionRef", f.extension_ref.is_some(), HttpRouteRulesFiltersType::ExtensionRef),
-        ("externalAuth", f.external_auth.is_some(), HttpRouteRulesFiltersType::ExternalAuth),
+        (
+            "extensionRef",
+            f.extension_ref.is_some(),
+            HttpRouteRulesFiltersType::ExtensionRef,
+        ),
+        (
+            "externalAuth",
+            f.external_auth.is_some(),
+            HttpRouteRulesFiltersType::ExternalAuth,
+        ),
     ];
     for (name, is_set, t) in present {
         if t == f.r#type && !is_set {
@@ -150,7 +200,11 @@ fn header_modifier<'v>(
             names.push(name);
         }
     }
-    Ok(HeaderModifier { set, add, remove: names })
+    Ok(HeaderModifier {
+        set,
+        add,
+        remove: names,
+    })
 }
 
 fn header_pairs<'v>(
@@ -162,7 +216,10 @@ fn header_pairs<'v>(
         let at = format!("{field}[{i}]");
         let name = header_name(name, &format!("{at}.name"))?;
         if out.iter().any(|(n, _)| *n == name) {
-            return Err(Invalid::new(format!("{at}.name"), format!("header {name} is listed twice")));
+            return Err(Invalid::new(
+                format!("{at}.name"),
+                format!("header {name} is listed twice"),
+            ));
         }
         let value = HeaderValue::from_str(value)
             .map_err(|_| Invalid::new(format!("{at}.value"), format!("{value:?} is not a valid header value")))?;
@@ -172,14 +229,18 @@ fn header_pairs<'v>(
 }
 
 fn header_name(name: &str, field: &str) -> Result<HeaderName, Invalid> {
-    HeaderName::from_bytes(name.as_bytes()).map_err(|_| Invalid::new(field, format!("{name:?} is not a valid header name")))
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| Invalid::new(field, format!("{name:?} is not a valid header name")))
 }
 
 /// A hostname without wildcard (`PreciseHostname`), lower-cased.
 fn precise_hostname(value: &str, field: &str) -> Result<String, Invalid> {
     match HostnameMatch::parse(value) {
         Ok(HostnameMatch::Exact(h)) => Ok(h),
-        _ => Err(Invalid::new(field, format!("{value:?} is not a valid hostname (no wildcard, no IP)"))),
+        _ => Err(Invalid::new(
+            field,
+            format!("{value:?} is not a valid hostname (no wildcard, no IP)"),
+        )),
     }
 }
 
@@ -195,11 +256,18 @@ fn path_modifier(
     match (full, full_path, prefix) {
         (true, Some(p), None) => Ok(PathModifier::ReplaceFullPath(p.clone())),
         (false, None, Some(p)) if ctx.single_prefix_match => Ok(PathModifier::ReplacePrefixMatch(p.clone())),
-        (false, None, Some(_)) => {
-            Err(Invalid::new(field, "ReplacePrefixMatch needs a rule with exactly one match, of type PathPrefix"))
-        }
-        (true, _, _) => Err(Invalid::new(field, "type ReplaceFullPath needs replaceFullPath, and only it")),
-        (false, _, _) => Err(Invalid::new(field, "type ReplacePrefixMatch needs replacePrefixMatch, and only it")),
+        (false, None, Some(_)) => Err(Invalid::new(
+            field,
+            "ReplacePrefixMatch needs a rule with exactly one match, of type PathPrefix",
+        )),
+        (true, _, _) => Err(Invalid::new(
+            field,
+            "type ReplaceFullPath needs replaceFullPath, and only it",
+        )),
+        (false, _, _) => Err(Invalid::new(
+            field,
+            "type ReplacePrefixMatch needs replacePrefixMatch, and only it",
+        )),
     }
 }
 
@@ -208,51 +276,102 @@ fn redirect(r: &HttpRouteRulesFiltersRequestRedirect, field: &str, ctx: &RuleCtx
         HttpRouteRulesFiltersRequestRedirectScheme::Http => "http".to_owned(),
         HttpRouteRulesFiltersRequestRedirectScheme::Https => "https".to_owned(),
     });
-    let hostname = r.hostname.as_deref().map(|h| precise_hostname(h, &format!("{field}.hostname"))).transpose()?;
+    let hostname = r
+        .hostname
+        .as_deref()
+        .map(|h| precise_hostname(h, &format!("{field}.hostname")))
+        .transpose()?;
     let path = r
         .path
         .as_ref()
         .map(|p| {
             let full = p.r#type == HttpRouteRulesFiltersRequestRedirectPathType::ReplaceFullPath;
-            path_modifier(full, p.replace_full_path.as_ref(), p.replace_prefix_match.as_ref(), &format!("{field}.path"), ctx)
+            path_modifier(
+                full,
+                p.replace_full_path.as_ref(),
+                p.replace_prefix_match.as_ref(),
+                &format!("{field}.path"),
+                ctx,
+            )
         })
         .transpose()?;
     let port = r
         .port
-        .map(|p| u16::try_from(p).ok().filter(|p| *p != 0).ok_or_else(|| Invalid::new(format!("{field}.port"), format!("port {p} is not in 1-65535"))))
+        .map(|p| {
+            u16::try_from(p)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| Invalid::new(format!("{field}.port"), format!("port {p} is not in 1-65535")))
+        })
         .transpose()?;
     let status = match r.status_code.unwrap_or(302) {
         code @ (301 | 302 | 303 | 307 | 308) => u16::try_from(code).unwrap_or(302),
-        code => return Err(Invalid::new(format!("{field}.statusCode"), format!("status code {code} is not one of 301, 302, 303, 307, 308"))),
+        code => {
+            return Err(Invalid::new(
+                format!("{field}.statusCode"),
+                format!("status code {code} is not one of 301, 302, 303, 307, 308"),
+            ));
+        }
     };
-    Ok(Redirect { scheme, hostname, path, port, status })
+    Ok(Redirect {
+        scheme,
+        hostname,
+        path,
+        port,
+        status,
+    })
 }
 
 fn rewrite(r: &HttpRouteRulesFiltersUrlRewrite, field: &str, ctx: &RuleCtx<'_, '_>) -> Result<Rewrite, Invalid> {
-    let hostname = r.hostname.as_deref().map(|h| precise_hostname(h, &format!("{field}.hostname"))).transpose()?;
+    let hostname = r
+        .hostname
+        .as_deref()
+        .map(|h| precise_hostname(h, &format!("{field}.hostname")))
+        .transpose()?;
     let path = r
         .path
         .as_ref()
         .map(|p| {
             let full = p.r#type == HttpRouteRulesFiltersUrlRewritePathType::ReplaceFullPath;
-            path_modifier(full, p.replace_full_path.as_ref(), p.replace_prefix_match.as_ref(), &format!("{field}.path"), ctx)
+            path_modifier(
+                full,
+                p.replace_full_path.as_ref(),
+                p.replace_prefix_match.as_ref(),
+                &format!("{field}.path"),
+                ctx,
+            )
         })
         .transpose()?;
     Ok(Rewrite { hostname, path })
 }
 
 /// A mirror whose backend resolves; `Ok(None)` when it does not (reported, dropped).
-fn mirror(m: &HttpRouteRulesFiltersRequestMirror, field: &str, ctx: &mut RuleCtx<'_, '_>) -> Result<Option<Mirror>, Invalid> {
+fn mirror(
+    m: &HttpRouteRulesFiltersRequestMirror,
+    field: &str,
+    ctx: &mut RuleCtx<'_, '_>,
+) -> Result<Option<Mirror>, Invalid> {
     let fraction = match (m.percent, &m.fraction) {
         (Some(_), Some(_)) => return Err(Invalid::new(field, "percent and fraction cannot both be set")),
         (Some(p), None) => match u32::try_from(p) {
-            Ok(p) if p <= 100 => Fraction { numerator: p, denominator: 100 },
-            _ => return Err(Invalid::new(format!("{field}.percent"), format!("percent {p} is not in 0-100"))),
+            Ok(p) if p <= 100 => Fraction {
+                numerator: p,
+                denominator: 100,
+            },
+            _ => {
+                return Err(Invalid::new(
+                    format!("{field}.percent"),
+                    format!("percent {p} is not in 0-100"),
+                ));
+            }
         },
         (None, Some(f)) => {
             let denominator = f.denominator.unwrap_or(100);
             match (u32::try_from(f.numerator), u32::try_from(denominator)) {
-                (Ok(n), Ok(d)) if d > 0 && n <= d => Fraction { numerator: n, denominator: d },
+                (Ok(n), Ok(d)) if d > 0 && n <= d => Fraction {
+                    numerator: n,
+                    denominator: d,
+                },
                 _ => {
                     return Err(Invalid::new(
                         format!("{field}.fraction"),
@@ -272,7 +391,10 @@ fn mirror(m: &HttpRouteRulesFiltersRequestMirror, field: &str, ctx: &mut RuleCtx
         port: b.port,
     };
     match ctx.resolve(spec) {
-        Ok(key) => Ok(Some(Mirror { target: BackendTarget::Cluster(key), fraction })),
+        Ok(key) => Ok(Some(Mirror {
+            target: BackendTarget::Cluster(key),
+            fraction,
+        })),
         Err(u) => {
             let message = format!("{}; the mirror is dropped", u.message);
             ctx.unresolved(u.reason, Invalid::new(format!("{field}.backendRef"), message));
@@ -296,7 +418,10 @@ fn cors(c: &HttpRouteRulesFiltersCors, field: &str) -> Result<Cors, Invalid> {
     }
     for (i, origin) in allow_origins.iter().enumerate() {
         if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-            return Err(Invalid::new(format!("{field}.allowOrigins[{i}]"), format!("{origin:?} is not an origin (scheme://host[:port])")));
+            return Err(Invalid::new(
+                format!("{field}.allowOrigins[{i}]"),
+                format!("{origin:?} is not an origin (scheme://host[:port])"),
+            ));
         }
     }
     for (name, values) in [("allowHeaders", &allow_headers), ("exposeHeaders", &expose_headers)] {
@@ -310,7 +435,12 @@ fn cors(c: &HttpRouteRulesFiltersCors, field: &str) -> Result<Cors, Invalid> {
         None => Some(5),
         Some(s) => match u32::try_from(s) {
             Ok(s) if s > 0 => Some(s),
-            _ => return Err(Invalid::new(format!("{field}.maxAge"), format!("maxAge {s} must be at least 1"))),
+            _ => {
+                return Err(Invalid::new(
+                    format!("{field}.maxAge"),
+                    format!("maxAge {s} must be at least 1"),
+                ));
+            }
         },
     };
     Ok(Cors {

@@ -1,8 +1,8 @@
 //! `matches[]` entries → [`RouteMatch`]: path, headers, query parameters and method.
 
 use gateway_api::experimental::httproutes::{
-    HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesMethod, HttpRouteRulesMatchesPathType,
-    HttpRouteRulesMatchesQueryParamsType,
+    HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesMethod,
+    HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
 };
 use http::HeaderName;
 use rauta_ir::route::{HeaderMatch, PathMatch, Pattern, QueryParamMatch, RouteMatch, ValueMatch};
@@ -16,7 +16,10 @@ pub(crate) struct Invalid {
 
 impl Invalid {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -41,7 +44,9 @@ pub(crate) fn convert(m: &HttpRouteRulesMatches, field: &str) -> Result<RouteMat
             .map_err(|_| Invalid::new(format!("{at}.name"), format!("{:?} is not a valid header name", h.name)))?;
         let value = match h.r#type.as_ref().unwrap_or(&HttpRouteRulesMatchesHeadersType::Exact) {
             HttpRouteRulesMatchesHeadersType::Exact => ValueMatch::Exact(h.value.clone()),
-            HttpRouteRulesMatchesHeadersType::RegularExpression => ValueMatch::Regex(pattern(&h.value, &format!("{at}.value"))?),
+            HttpRouteRulesMatchesHeadersType::RegularExpression => {
+                ValueMatch::Regex(pattern(&h.value, &format!("{at}.value"))?)
+            }
         };
         headers.push(HeaderMatch { name, value });
     }
@@ -49,15 +54,25 @@ pub(crate) fn convert(m: &HttpRouteRulesMatches, field: &str) -> Result<RouteMat
     for (i, q) in m.query_params.iter().flatten().enumerate() {
         let at = format!("{field}.queryParams[{i}]");
         if q.name.is_empty() {
-            return Err(Invalid::new(format!("{at}.name"), "a query parameter name must not be empty"));
+            return Err(Invalid::new(
+                format!("{at}.name"),
+                "a query parameter name must not be empty",
+            ));
         }
-        let value = match q.r#type.as_ref().unwrap_or(&HttpRouteRulesMatchesQueryParamsType::Exact) {
+        let value = match q
+            .r#type
+            .as_ref()
+            .unwrap_or(&HttpRouteRulesMatchesQueryParamsType::Exact)
+        {
             HttpRouteRulesMatchesQueryParamsType::Exact => ValueMatch::Exact(q.value.clone()),
             HttpRouteRulesMatchesQueryParamsType::RegularExpression => {
                 ValueMatch::Regex(pattern(&q.value, &format!("{at}.value"))?)
             }
         };
-        query_params.push(QueryParamMatch { name: q.name.clone(), value });
+        query_params.push(QueryParamMatch {
+            name: q.name.clone(),
+            value,
+        });
     }
     let method = m.method.as_ref().map(|m| method_name(m).to_owned());
     Ok(RouteMatch::new(path, method, headers, query_params))
@@ -116,7 +131,9 @@ mod tests {
         for ok in ["/", "/abc", "/abc/", "/a-b_c.d~e", "/a/.well-known"] {
             assert!(valid_path(ok, "f").is_ok(), "{ok}");
         }
-        for bad in ["", "abc", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..", "/a%2Fb", "/a#b", "/a b"] {
+        for bad in [
+            "", "abc", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..", "/a%2Fb", "/a#b", "/a b",
+        ] {
             assert!(valid_path(bad, "f").is_err(), "{bad}");
         }
     }

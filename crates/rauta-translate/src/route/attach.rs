@@ -1,0 +1,193 @@
+//! parentRefs → listeners: which listeners a route attaches to, and its per-parent status.
+
+use std::collections::BTreeMap;
+
+use gateway_api::experimental::httproutes::{
+    HttpRouteParentRefs, HttpRouteStatus, HttpRouteStatusParents, HttpRouteStatusParentsParentRef,
+};
+use rauta_ir::route::HostnameMatch;
+
+use super::CompiledRoute;
+use crate::gateway::GatewayState;
+use crate::index::Index;
+use crate::problem::Problem;
+use crate::status::{Cond, ResourceStatus, conditions, to_value};
+use crate::{CONTROLLER_NAME, GATEWAY_GROUP};
+
+/// A route attached to a listener, with the hostnames it serves there (the intersections of its
+/// hostnames with the listener's).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Attachment {
+    pub gateway: usize,
+    pub listener: usize,
+    pub route: usize,
+    pub hostnames: Vec<HostnameMatch>,
+}
+
+/// Attaches every route to the listeners its parentRefs select and allow, counts the routes of
+/// each listener, and writes route statuses. Routes with no parentRef to one of our Gateways get
+/// no status and no problems: they belong to another controller.
+pub(crate) fn attach(
+    index: &Index<'_>,
+    routes: &[CompiledRoute<'_>],
+    gateways: &mut [GatewayState<'_>],
+    statuses: &mut Vec<ResourceStatus>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Attachment> {
+    let by_name: BTreeMap<(&str, &str), usize> = gateways
+        .iter()
+        .enumerate()
+        .map(|(i, g)| ((g.entry.namespace, g.entry.name), i))
+        .collect();
+    let mut attached: BTreeMap<(usize, usize, usize), Vec<HostnameMatch>> = BTreeMap::new();
+    for (ri, route) in routes.iter().enumerate() {
+        let subject = route.entry.subject();
+        let mut parents = Vec::new();
+        let mut seen = Vec::new();
+        let mut parent_problems = Vec::new();
+        for (pi, p) in route.entry.resource.spec.parent_refs.iter().flatten().enumerate() {
+            let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
+            let kind = p.kind.as_deref().unwrap_or("Gateway");
+            if group != GATEWAY_GROUP || kind != "Gateway" {
+                continue;
+            }
+            let namespace = p.namespace.as_deref().unwrap_or(route.entry.namespace);
+            let Some(&gi) = by_name.get(&(namespace, p.name.as_str())) else {
+                if !index
+                    .gateways
+                    .iter()
+                    .any(|g| g.namespace == namespace && g.name == p.name)
+                {
+                    let message = format!("Gateway {namespace}/{} does not exist", p.name);
+                    parent_problems.push(subject.warning(format!("spec.parentRefs[{pi}]"), message));
+                }
+                continue;
+            };
+            let key = (namespace, p.name.as_str(), p.section_name.as_deref(), p.port);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let accepted = match &route.rejection {
+                Some(rejection) => rejection.clone(),
+                None => evaluate(index, route, ri, p, &mut gateways[gi], gi, &mut attached),
+            };
+            if !accepted.ok && route.rejection.is_none() {
+                parent_problems.push(accepted.problem(&subject, format!("spec.parentRefs[{pi}]")));
+            }
+            let parent_ref = HttpRouteStatusParentsParentRef {
+                group: Some(GATEWAY_GROUP.to_owned()),
+                kind: Some("Gateway".to_owned()),
+                namespace: Some(namespace.to_owned()),
+                name: p.name.clone(),
+                section_name: p.section_name.clone(),
+                port: p.port,
+            };
+            parents.push(HttpRouteStatusParents {
+                conditions: conditions(&[accepted, route.resolved_refs.clone()], route.entry.generation()),
+                controller_name: CONTROLLER_NAME.to_owned(),
+                parent_ref,
+            });
+        }
+        if !parents.is_empty() {
+            problems.extend(route.problems.iter().cloned());
+            statuses.push(ResourceStatus {
+                kind: "HTTPRoute".into(),
+                namespace: Some(route.entry.namespace.to_owned()),
+                name: route.entry.name.to_owned(),
+                status: to_value(&HttpRouteStatus { parents }),
+            });
+        }
+        problems.extend(parent_problems);
+    }
+    attached
+        .into_iter()
+        .map(|((gateway, listener, route), hostnames)| Attachment {
+            gateway,
+            listener,
+            route,
+            hostnames,
+        })
+        .collect()
+}
+
+/// `Accepted` for one parentRef: the listeners named by sectionName/port, those that accept the
+/// route's kind and namespace, and those whose hostname intersects the route's.
+fn evaluate(
+    index: &Index<'_>,
+    route: &CompiledRoute<'_>,
+    ri: usize,
+    p: &HttpRouteParentRefs,
+    gw: &mut GatewayState<'_>,
+    gi: usize,
+    attached: &mut BTreeMap<(usize, usize, usize), Vec<HostnameMatch>>,
+) -> Cond {
+    let gw_name = gw.entry.display_name();
+    let candidates: Vec<usize> = (0..gw.listeners.len())
+        .filter(|&i| {
+            let l = &gw.listeners[i];
+            p.section_name.as_ref().is_none_or(|s| *s == l.name)
+                && p.port.is_none_or(|port| l.port.is_some_and(|lp| i32::from(lp) == port))
+        })
+        .collect();
+    if candidates.is_empty() {
+        let which = match (&p.section_name, p.port) {
+            (Some(s), Some(port)) => format!("named {s:?} on port {port}"),
+            (Some(s), None) => format!("named {s:?}"),
+            (None, Some(port)) => format!("on port {port}"),
+            (None, None) => "at all".to_owned(),
+        };
+        return Cond::no(
+            "Accepted",
+            "NoMatchingParent",
+            format!("Gateway {gw_name} has no listener {which}"),
+        );
+    }
+    let route_ns = route.entry.namespace;
+    let gw_ns = gw.entry.namespace;
+    let allowed: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&i| {
+            let l = &gw.listeners[i];
+            l.accepted()
+                && l.allows_kind("HTTPRoute")
+                && l.namespaces
+                    .admits(route_ns, gw_ns, || index.namespace_labels(route_ns))
+        })
+        .collect();
+    if allowed.is_empty() {
+        let message = format!("no accepted listener of Gateway {gw_name} allows HTTPRoutes from namespace {route_ns}");
+        return Cond::no("Accepted", "NotAllowedByListeners", message);
+    }
+    let mut any = false;
+    for li in allowed {
+        let listener_host = &gw.listeners[li].hostname;
+        let mut hosts: Vec<HostnameMatch> = Vec::new();
+        if route.hostnames.is_empty() {
+            hosts.push(listener_host.clone());
+        } else {
+            for h in route.hostnames.iter().filter_map(|h| listener_host.intersect(h)) {
+                if !hosts.contains(&h) {
+                    hosts.push(h);
+                }
+            }
+        }
+        if hosts.is_empty() {
+            continue;
+        }
+        any = true;
+        gw.listeners[li].attached.insert(ri);
+        let merged = attached.entry((gi, li, ri)).or_default();
+        for h in hosts {
+            if !merged.contains(&h) {
+                merged.push(h);
+            }
+        }
+    }
+    if any {
+        Cond::yes("Accepted", "Accepted", "route is accepted")
+    } else {
+        let message = format!("no hostname of the route intersects a listener hostname of Gateway {gw_name}");
+        Cond::no("Accepted", "NoMatchingListenerHostname", message)
+    }
+}
