@@ -50,7 +50,9 @@ impl AccessLog {
 
     fn spawn<W: Write + Send + 'static>(out: W) -> io::Result<Self> {
         let (tx, rx) = sync_channel(QUEUE);
-        std::thread::Builder::new().name("rauta-access-log".into()).spawn(move || write_all(&rx, out))?;
+        std::thread::Builder::new()
+            .name("rauta-access-log".into())
+            .spawn(move || write_all(&rx, out))?;
         Ok(Self { tx })
     }
 

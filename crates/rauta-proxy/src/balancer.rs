@@ -32,7 +32,9 @@ mod tests {
     #[test]
     fn zero_weight_is_never_picked() {
         let weights = [0u32, 3, 0, 1, 0];
-        let picks: Vec<usize> = (0..4).map(|t| *pick(&[0, 1, 2, 3, 4], |i| weights[*i], t).unwrap()).collect();
+        let picks: Vec<usize> = (0..4)
+            .map(|t| *pick(&[0, 1, 2, 3, 4], |i| weights[*i], t).unwrap())
+            .collect();
         assert_eq!(picks, vec![1, 1, 1, 3]);
         assert_eq!(pick(&[0, 1], |i| weights[*i], 4), None);
     }

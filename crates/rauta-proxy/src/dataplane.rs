@@ -93,7 +93,13 @@ impl DataPlane {
             epoch: Instant::now(),
             limits,
         };
-        Self { shared: Arc::new(shared), control: Mutex::new(Control { binds: HashMap::new(), shut_down: false }) }
+        Self {
+            shared: Arc::new(shared),
+            control: Mutex::new(Control {
+                binds: HashMap::new(),
+                shut_down: false,
+            }),
+        }
     }
 
     /// Serves `snapshot` from now on.
@@ -108,7 +114,12 @@ impl DataPlane {
         if control.shut_down {
             return Err(ApplyError::ShutDown);
         }
-        let runtime = Runtime::compile(snapshot.clone(), &self.shared.runtime.load(), &self.shared.metrics, &self.shared.limits);
+        let runtime = Runtime::compile(
+            snapshot.clone(),
+            &self.shared.runtime.load(),
+            &self.shared.metrics,
+            &self.shared.limits,
+        );
 
         let mut failures = Vec::new();
         let mut opened = Vec::new();
@@ -144,7 +155,11 @@ impl DataPlane {
         for failure in &failures {
             tracing::warn!(error = %failure, "bind could not be opened");
         }
-        if failures.is_empty() { Ok(()) } else { Err(ApplyError::Binds(failures)) }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError::Binds(failures))
+        }
     }
 
     /// The snapshot currently served.
@@ -169,7 +184,10 @@ impl DataPlane {
         }
         drop(control);
         self.shared.phase.send_replace(Phase::Draining);
-        if tokio::time::timeout(drain, self.shared.tracker.wait_idle()).await.is_err() {
+        if tokio::time::timeout(drain, self.shared.tracker.wait_idle())
+            .await
+            .is_err()
+        {
             tracing::warn!(?drain, "drain period over; closing the remaining connections");
         }
         self.shared.phase.send_replace(Phase::Closed);

@@ -69,8 +69,12 @@ impl ProxyError {
     }
 
     /// Every upstream error, for pre-registering metric series.
-    pub(crate) const UPSTREAM: [ProxyError; 4] =
-        [Self::UpstreamConnect, Self::UpstreamReset, Self::UpstreamProtocol, Self::BackendTimeout];
+    pub(crate) const UPSTREAM: [ProxyError; 4] = [
+        Self::UpstreamConnect,
+        Self::UpstreamReset,
+        Self::UpstreamProtocol,
+        Self::BackendTimeout,
+    ];
 }
 
 /// One bind whose socket could not be opened.
@@ -133,14 +137,23 @@ mod tests {
         for (err, status) in cases {
             assert_eq!(err.status_and_reason().0.as_u16(), status, "{err:?}");
         }
-        assert_eq!(ProxyError::InvalidBackend(InvalidBackend::RefNotPermitted).status_and_reason().1, "ref_not_permitted");
+        assert_eq!(
+            ProxyError::InvalidBackend(InvalidBackend::RefNotPermitted)
+                .status_and_reason()
+                .1,
+            "ref_not_permitted"
+        );
     }
 
     #[test]
     fn bind_failure_names_address_and_listeners() {
         let failure = BindFailure {
             address: "127.0.0.1:80".parse().unwrap(),
-            listeners: vec![ListenerRef { namespace: "ns".into(), gateway: "gw".into(), section: "http".into() }],
+            listeners: vec![ListenerRef {
+                namespace: "ns".into(),
+                gateway: "gw".into(),
+                section: "http".into(),
+            }],
             source: io::Error::from(io::ErrorKind::AddrInUse),
         };
         let text = ApplyError::Binds(vec![failure]).to_string();

@@ -55,7 +55,10 @@ impl RuntimeFilter {
             Filter::ResponseHeaders(m) => Self::ResponseHeaders(m.clone()),
             Filter::Redirect(r) => Self::Redirect(r.clone()),
             Filter::Rewrite(r) => Self::Rewrite(CompiledRewrite::compile(r)),
-            Filter::Mirror(m) => Self::Mirror(MirrorFilter { cluster: resolve(&m.target), fraction: m.fraction }),
+            Filter::Mirror(m) => Self::Mirror(MirrorFilter {
+                cluster: resolve(&m.target),
+                fraction: m.fraction,
+            }),
             Filter::Cors(c) => Self::Cors(Box::new(CorsPolicy::compile(c))),
         }
     }
@@ -67,9 +70,24 @@ mod tests {
 
     #[test]
     fn mirror_sampling_honours_the_fraction() {
-        let never = MirrorFilter { cluster: None, fraction: Fraction { numerator: 0, denominator: 100 } };
-        let always = MirrorFilter { cluster: None, fraction: Fraction::ALL };
-        let half = MirrorFilter { cluster: None, fraction: Fraction { numerator: 25, denominator: 50 } };
+        let never = MirrorFilter {
+            cluster: None,
+            fraction: Fraction {
+                numerator: 0,
+                denominator: 100,
+            },
+        };
+        let always = MirrorFilter {
+            cluster: None,
+            fraction: Fraction::ALL,
+        };
+        let half = MirrorFilter {
+            cluster: None,
+            fraction: Fraction {
+                numerator: 25,
+                denominator: 50,
+            },
+        };
         assert!((0..1000).all(|_| !never.sampled()));
         assert!((0..1000).all(|_| always.sampled()));
         let hits = (0..10_000).filter(|_| half.sampled()).count();

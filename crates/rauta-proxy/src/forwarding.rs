@@ -80,7 +80,11 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue, ho
         (None, _) => Some(client_ip.clone()),
         (Some(first), None) => join(&[first.as_bytes()], client_ip),
         (Some(_), Some(_)) => {
-            let all: Vec<&[u8]> = headers.get_all(&X_FORWARDED_FOR).iter().map(HeaderValue::as_bytes).collect();
+            let all: Vec<&[u8]> = headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect();
             join(&all, client_ip)
         }
     };
@@ -132,7 +136,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -168,7 +175,11 @@ mod tests {
 
     #[test]
     fn upgrades_keep_upgrade_headers() {
-        let mut h = headers(&[("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", "k")]);
+        let mut h = headers(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "k"),
+        ]);
         assert!(is_upgrade(Version::HTTP_11, &h));
         assert!(!is_upgrade(Version::HTTP_2, &h));
         strip_hop_by_hop(&mut h, true);
@@ -186,7 +197,11 @@ mod tests {
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.1.2.3");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "example.com:8080");
-        let mut h = headers(&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "2.2.2.2"), ("x-forwarded-proto", "https")]);
+        let mut h = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+            ("x-forwarded-proto", "https"),
+        ]);
         add_forwarded(&mut h, &ip, None);
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h.get("x-forwarded-for").unwrap(), "1.1.1.1, 2.2.2.2, 10.1.2.3");

@@ -40,13 +40,22 @@ pub(crate) fn spawn_accept(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let Ok(permit) = shared.connections.clone().acquire_owned().await else { return };
+            let Ok(permit) = shared.connections.clone().acquire_owned().await else {
+                return;
+            };
             match listener.accept().await {
                 Ok((stream, client)) => {
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }
-                    tokio::spawn(serve_connection(shared.clone(), stream, client, address, Some(phase.clone()), permit));
+                    tokio::spawn(serve_connection(
+                        shared.clone(),
+                        stream,
+                        client,
+                        address,
+                        Some(phase.clone()),
+                        permit,
+                    ));
                 }
                 Err(e) => {
                     // Typically EMFILE: back off instead of spinning.

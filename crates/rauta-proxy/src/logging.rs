@@ -30,7 +30,12 @@ pub(crate) struct Completion {
 
 impl Completion {
     /// Starts tracking a request whose head is `head`.
-    pub(crate) fn start(conn: &Arc<ConnCtx>, head: &Parts, host: Option<&HeaderValue>, request_id: &HeaderValue) -> Self {
+    pub(crate) fn start(
+        conn: &Arc<ConnCtx>,
+        head: &Parts,
+        host: Option<&HeaderValue>,
+        request_id: &HeaderValue,
+    ) -> Self {
         let shared = &conn.shared;
         let log = shared.access_log.as_ref().map(|log| {
             Box::new((

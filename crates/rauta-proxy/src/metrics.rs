@@ -20,7 +20,9 @@ use crate::errors::ProxyError;
 pub(crate) use histogram::LatencyHistogram;
 
 /// The standard methods; anything else is counted as `OTHER`.
-const METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER"];
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER",
+];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 const SERIES_PER_ROUTE: usize = METHODS.len() * STATUS_CLASSES.len();
 
@@ -57,7 +59,11 @@ impl Metrics {
         let durations = Family::<RouteLabels, LatencyHistogram>::default();
         let upstream_family = Family::<ReasonLabels, Counter>::default();
         let active_connections = Gauge::default();
-        registry.register("rauta_requests", "Requests served, by route, method and status class", requests.clone());
+        registry.register(
+            "rauta_requests",
+            "Requests served, by route, method and status class",
+            requests.clone(),
+        );
         registry.register(
             "rauta_request_duration_seconds",
             "Time from request head to the end of the response body, by route",
@@ -73,10 +79,19 @@ impl Metrics {
             "Downstream connections currently open",
             active_connections.clone(),
         );
-        let upstream_errors = ProxyError::UPSTREAM
-            .map(|e| upstream_family.get_or_create_owned(&ReasonLabels { reason: e.status_and_reason().1 }));
+        let upstream_errors = ProxyError::UPSTREAM.map(|e| {
+            upstream_family.get_or_create_owned(&ReasonLabels {
+                reason: e.status_and_reason().1,
+            })
+        });
         let unrouted = Arc::new(RouteMetrics::new("none".into(), &requests, &durations));
-        Arc::new(Self { requests, durations, upstream_errors, active_connections, unrouted })
+        Arc::new(Self {
+            requests,
+            durations,
+            upstream_errors,
+            active_connections,
+            unrouted,
+        })
     }
 
     /// The per-route handle for a route labelled `namespace/name`.
@@ -143,9 +158,11 @@ impl RouteMetrics {
             })
         });
         counter.inc();
-        let histogram = self
-            .duration
-            .get_or_init(|| self.durations.get_or_create_owned(&RouteLabels { route: self.label.clone() }));
+        let histogram = self.duration.get_or_init(|| {
+            self.durations.get_or_create_owned(&RouteLabels {
+                route: self.label.clone(),
+            })
+        });
         histogram.observe(elapsed);
     }
 }
@@ -158,7 +175,12 @@ impl MethodClass {
     /// Classifies a method; extension methods become `OTHER`.
     pub(crate) fn of(method: &Method) -> Self {
         let other = METHODS.len() - 1;
-        Self(METHODS[..other].iter().position(|m| *m == method.as_str()).unwrap_or(other))
+        Self(
+            METHODS[..other]
+                .iter()
+                .position(|m| *m == method.as_str())
+                .unwrap_or(other),
+        )
     }
 }
 
@@ -175,8 +197,14 @@ mod tests {
         let route = metrics.route("ns/web".into());
         let custom = Method::from_bytes(b"PURGE").unwrap();
         route.record(MethodClass::of(&custom), StatusCode::OK, Duration::from_millis(3));
-        route.record(MethodClass::of(&Method::GET), StatusCode::NOT_FOUND, Duration::from_millis(3));
-        metrics.unrouted().record(MethodClass::of(&Method::GET), StatusCode::NOT_FOUND, Duration::ZERO);
+        route.record(
+            MethodClass::of(&Method::GET),
+            StatusCode::NOT_FOUND,
+            Duration::from_millis(3),
+        );
+        metrics
+            .unrouted()
+            .record(MethodClass::of(&Method::GET), StatusCode::NOT_FOUND, Duration::ZERO);
         metrics.upstream_error(ProxyError::UpstreamConnect);
         metrics.active_connections().inc();
         let mut text = String::new();

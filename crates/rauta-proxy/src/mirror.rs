@@ -11,8 +11,8 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::request::Parts;
 use http::HeaderMap;
+use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -47,12 +47,25 @@ pub(crate) fn start(
     let endpoint = cluster.next_endpoint().ok()?;
     let (tx, body) = if with_body {
         let (tx, rx) = mpsc::channel(MIRROR_QUEUE);
-        (Some(tx), RequestBody::Mirror(MirrorBody { rx, size_hint, ended: false }))
+        (
+            Some(tx),
+            RequestBody::Mirror(MirrorBody {
+                rx,
+                size_hint,
+                ended: false,
+            }),
+        )
     } else {
         (None, RequestBody::Empty)
     };
-    let request =
-        upstream::build_request(cluster.protocol, endpoint, head.method.clone(), &head.uri, head.headers.clone(), body);
+    let request = upstream::build_request(
+        cluster.protocol,
+        endpoint,
+        head.method.clone(),
+        &head.uri,
+        head.headers.clone(),
+        body,
+    );
     let exchange = shared.upstream.request(cluster.protocol, endpoint, request);
     let address = endpoint.address;
     tokio::spawn(async move {
@@ -157,7 +170,7 @@ impl Body for MirrorBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.size_hint.clone()
+        self.size_hint
     }
 }
 
@@ -168,7 +181,11 @@ mod tests {
     #[tokio::test]
     async fn mirror_body_needs_the_end_marker() {
         let (tx, rx) = mpsc::channel(4);
-        let mut body = MirrorBody { rx, size_hint: SizeHint::default(), ended: false };
+        let mut body = MirrorBody {
+            rx,
+            size_hint: SizeHint::default(),
+            ended: false,
+        };
         tx.send(MirrorChunk::Data(Bytes::from_static(b"ab"))).await.unwrap();
         tx.send(MirrorChunk::End).await.unwrap();
         let first = body.frame().await.unwrap().unwrap();
@@ -176,7 +193,11 @@ mod tests {
         assert!(body.frame().await.is_none());
 
         let (tx, rx) = mpsc::channel(4);
-        let mut cut = MirrorBody { rx, size_hint: SizeHint::default(), ended: false };
+        let mut cut = MirrorBody {
+            rx,
+            size_hint: SizeHint::default(),
+            ended: false,
+        };
         tx.send(MirrorChunk::Data(Bytes::from_static(b"ab"))).await.unwrap();
         drop(tx);
         assert!(cut.frame().await.unwrap().is_ok());

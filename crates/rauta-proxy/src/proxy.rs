@@ -60,7 +60,12 @@ pub(crate) async fn serve(conn: Arc<ConnCtx>, mut request: Request<Incoming>) ->
     let request_id = forwarding::ensure_request_id(&mut head.headers);
     let host = router::request_host(&head.uri, &head.headers);
     let mut done = Completion::start(&conn, &head, host.as_ref(), &request_id);
-    let mut request = Downstream { head, body: Some(body), host, on_upgrade };
+    let mut request = Downstream {
+        head,
+        body: Some(body),
+        host,
+        on_upgrade,
+    };
     let (mut response, reason) = match proxy(&conn, &runtime, &mut request, &mut done).await {
         Ok(reply) => reply,
         Err(error) => {
@@ -85,7 +90,10 @@ struct Downstream {
 
 impl Downstream {
     fn host_name(&self) -> &str {
-        self.host.as_ref().and_then(|h| h.to_str().ok()).map_or("", router::strip_port)
+        self.host
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .map_or("", router::strip_port)
     }
 }
 
@@ -117,7 +125,9 @@ async fn proxy(
     }
     let upstream = upstream_request(shared, rule, backend, request, state, done);
     let mut response = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, upstream).await.map_err(|_| ProxyError::RequestTimeout)??,
+        Some(deadline) => tokio::time::timeout_at(deadline, upstream)
+            .await
+            .map_err(|_| ProxyError::RequestTimeout)??,
         None => upstream.await?,
     };
     match request.on_upgrade.take() {
@@ -154,10 +164,8 @@ fn prepare_upstream_headers(conn: &ConnCtx, request: &mut Downstream) {
     forwarding::strip_hop_by_hop(headers, request.on_upgrade.is_some());
     // HTTP/2 clients and HTTP/1 absolute-form requests name the host in the URI; upstreams
     // speaking HTTP/1.1 need it in Host.
-    if request.head.uri.authority().is_some() {
-        if let Some(host) = &request.host {
-            headers.insert(HOST, host.clone());
-        }
+    if let (Some(_), Some(host)) = (request.head.uri.authority(), &request.host) {
+        headers.insert(HOST, host.clone());
     }
     forwarding::add_forwarded(headers, &conn.client_ip, request.host.as_ref());
 }
@@ -201,13 +209,12 @@ fn request_filter(
             RuntimeFilter::Rewrite(r) => r.apply(&mut head.uri, &mut head.headers, matched_path(entry)),
             RuntimeFilter::Mirror(m) => {
                 // An upgrade cannot be tunnelled twice; mirrors skip it.
+                let Some(cluster) = &m.cluster else { continue };
                 if request.on_upgrade.is_none() && m.sampled() {
-                    if let Some(cluster) = &m.cluster {
-                        let with_body = request.body.as_ref().is_some_and(|b| !b.is_end_stream());
-                        let hint = request.body.as_ref().map(Body::size_hint).unwrap_or_default();
-                        if let Some(tx) = mirror::start(shared, cluster, head, hint, with_body) {
-                            state.mirrors.push(tx);
-                        }
+                    let with_body = request.body.as_ref().is_some_and(|b| !b.is_end_stream());
+                    let hint = request.body.as_ref().map(Body::size_hint).unwrap_or_default();
+                    if let Some(tx) = mirror::start(shared, cluster, head, hint, with_body) {
+                        state.mirrors.push(tx);
                     }
                 }
             }
@@ -253,18 +260,31 @@ async fn upstream_request(
         upstream: &shared.upstream,
         metrics: &shared.metrics,
         cluster,
-        protocol: if upgrade { UpstreamProtocol::Http1 } else { cluster.protocol },
+        protocol: if upgrade {
+            UpstreamProtocol::Http1
+        } else {
+            cluster.protocol
+        },
         per_try: nonzero(rule.rule.timeouts.backend_request),
         retries: if replayable { retry.map_or(0, |r| r.attempts) } else { 0 },
         retry,
     };
     let head = &mut request.head;
     let headers = std::mem::take(&mut head.headers);
-    exchange.send(&head.method, &head.uri, headers, upstream_body, |endpoint| done.upstream(endpoint)).await
+    exchange
+        .send(&head.method, &head.uri, headers, upstream_body, |endpoint| {
+            done.upstream(endpoint)
+        })
+        .await
 }
 
 /// Phase 9: response header modifiers and CORS, rule filters first, then the backend's.
-fn response_filter(rule: &RuntimeRule, backend: &RuntimeBackend, response: &mut HeaderMap, origin: Option<&HeaderValue>) {
+fn response_filter(
+    rule: &RuntimeRule,
+    backend: &RuntimeBackend,
+    response: &mut HeaderMap,
+    origin: Option<&HeaderValue>,
+) {
     for filter in rule.filters.iter().chain(&backend.filters) {
         match filter {
             RuntimeFilter::ResponseHeaders(m) => headers::modify(response, m),
@@ -279,7 +299,9 @@ fn local_response(status: StatusCode, body: &'static str) -> Response<ResponseBo
     let mut response = Response::new(ResponseBody::local(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     if !body.is_empty() {
-        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     }
     response
 }

@@ -55,14 +55,22 @@ mod tests {
     use crate::runtime::{RuntimeRule, RuntimeVirtualHost};
 
     fn host(s: &str) -> HostnameMatch {
-        if s == "*" { HostnameMatch::Any } else { HostnameMatch::parse(s).unwrap() }
+        if s == "*" {
+            HostnameMatch::Any
+        } else {
+            HostnameMatch::parse(s).unwrap()
+        }
     }
 
     fn rule(name: &str) -> Arc<RuntimeRule> {
         let metrics = crate::metrics::Metrics::new(&mut prometheus_client::registry::Registry::default());
         Arc::new(RuntimeRule {
             rule: Arc::new(Rule {
-                route: RouteRef { kind: RouteKind::Http, namespace: "ns".into(), name: name.into() },
+                route: RouteRef {
+                    kind: RouteKind::Http,
+                    namespace: "ns".into(),
+                    name: name.into(),
+                },
                 index: 0,
                 name: None,
                 filters: vec![],
@@ -78,7 +86,10 @@ mod tests {
     }
 
     fn entry(m: RouteMatch, name: &str) -> RuntimeEntry {
-        RuntimeEntry { route_match: m, rule: rule(name) }
+        RuntimeEntry {
+            route_match: m,
+            rule: rule(name),
+        }
     }
 
     fn listener(hostname: &str, vhosts: Vec<(&str, Vec<RuntimeEntry>)>) -> RuntimeListener {
@@ -88,7 +99,10 @@ mod tests {
             label: hostname.into(),
             virtual_hosts: vhosts
                 .into_iter()
-                .map(|(h, routes)| RuntimeVirtualHost { hostname: host(h), routes })
+                .map(|(h, routes)| RuntimeVirtualHost {
+                    hostname: host(h),
+                    routes,
+                })
                 .collect(),
         }
     }
@@ -97,12 +111,21 @@ mod tests {
         RuntimeBind {
             address: "127.0.0.1:80".parse().unwrap(),
             listeners: vec![
-                listener("foo.example.com", vec![("foo.example.com", vec![entry(RouteMatch::default(), "foo")])]),
+                listener(
+                    "foo.example.com",
+                    vec![("foo.example.com", vec![entry(RouteMatch::default(), "foo")])],
+                ),
                 listener(
                     "*.example.com",
                     vec![
                         ("bar.example.com", vec![entry(RouteMatch::default(), "bar")]),
-                        ("*.example.com", vec![entry(RouteMatch::new(PathMatch::prefix("/only"), None, vec![], vec![]), "wild")]),
+                        (
+                            "*.example.com",
+                            vec![entry(
+                                RouteMatch::new(PathMatch::prefix("/only"), None, vec![], vec![]),
+                                "wild",
+                            )],
+                        ),
                     ],
                 ),
                 listener(
@@ -114,7 +137,10 @@ mod tests {
                                 RouteMatch::new(
                                     PathMatch::prefix("/v2"),
                                     None,
-                                    vec![HeaderMatch { name: "version".parse().unwrap(), value: ValueMatch::Exact("two".into()) }],
+                                    vec![HeaderMatch {
+                                        name: "version".parse().unwrap(),
+                                        value: ValueMatch::Exact("two".into()),
+                                    }],
                                     vec![],
                                 ),
                                 "v2-header",
@@ -174,7 +200,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("h.example:81"));
         assert_eq!(request_host(&Uri::from_static("/p"), &h).unwrap(), "h.example:81");
-        assert_eq!(request_host(&Uri::from_static("http://a.example/p"), &h).unwrap(), "a.example");
+        assert_eq!(
+            request_host(&Uri::from_static("http://a.example/p"), &h).unwrap(),
+            "a.example"
+        );
         assert_eq!(request_host(&Uri::from_static("/p"), &HeaderMap::new()), None);
     }
 

@@ -79,7 +79,11 @@ pub(crate) struct RuntimeBackend {
 impl Runtime {
     /// A view that serves nothing.
     pub(crate) fn empty() -> Self {
-        Self { snapshot: Arc::new(Snapshot::default()), binds: Vec::new(), clusters: HashMap::new() }
+        Self {
+            snapshot: Arc::new(Snapshot::default()),
+            binds: Vec::new(),
+            clusters: HashMap::new(),
+        }
     }
 
     /// The bind serving `address`; a handful of binds at most, so a scan beats hashing.
@@ -90,7 +94,12 @@ impl Runtime {
     /// Compiles `snapshot`, reusing what `previous` can lend (HTTP/2 clients per endpoint).
     pub(crate) fn compile(snapshot: Arc<Snapshot>, previous: &Runtime, metrics: &Metrics, limits: &Limits) -> Self {
         let clusters = cluster::compile_all(&snapshot, previous, limits);
-        let mut compiler = Compiler { clusters: &clusters, metrics, rules: HashMap::new(), routes: HashMap::new() };
+        let mut compiler = Compiler {
+            clusters: &clusters,
+            metrics,
+            rules: HashMap::new(),
+            routes: HashMap::new(),
+        };
         let binds = snapshot
             .binds
             .iter()
@@ -122,7 +131,11 @@ impl Runtime {
                     .collect(),
             })
             .collect();
-        Self { snapshot, binds, clusters }
+        Self {
+            snapshot,
+            binds,
+            clusters,
+        }
     }
 }
 
@@ -177,6 +190,9 @@ impl Compiler<'_> {
     }
 
     fn filters(&self, filters: &[Filter]) -> Vec<RuntimeFilter> {
-        filters.iter().map(|f| RuntimeFilter::compile(f, |t| self.target(t).ok())).collect()
+        filters
+            .iter()
+            .map(|f| RuntimeFilter::compile(f, |t| self.target(t).ok()))
+            .collect()
     }
 }

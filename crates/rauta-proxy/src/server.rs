@@ -104,8 +104,12 @@ impl ConnCtx {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let ms = Instant::now().saturating_duration_since(self.0.shared.epoch).as_millis();
-        self.0.last_active_ms.store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Release);
+        let ms = Instant::now()
+            .saturating_duration_since(self.0.shared.epoch)
+            .as_millis();
+        self.0
+            .last_active_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -147,7 +151,9 @@ pub(crate) async fn serve_connection(
         let ctx = service_ctx.clone();
         async move { Ok::<_, Infallible>(proxy::serve(ctx, req).await) }
     });
-    let conn = shared.http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let conn = shared
+        .http
+        .serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
 
     let idle_timeout = shared.limits.idle_timeout;
@@ -190,7 +196,9 @@ pub(crate) async fn serve_connection(
 
 /// The next phase a channel announces; `None` (and the channel forgotten) once its sender is gone.
 async fn changed(rx: &mut Option<watch::Receiver<Phase>>) -> Option<Phase> {
-    let Some(r) = rx.as_mut() else { return std::future::pending().await };
+    let Some(r) = rx.as_mut() else {
+        return std::future::pending().await;
+    };
     match r.changed().await {
         Ok(()) => Some(*r.borrow_and_update()),
         Err(_) => {

@@ -72,7 +72,10 @@ pub(crate) fn h2_client(address: SocketAddr, limits: &Limits) -> H2Client {
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(limits.upstream_idle_timeout)
-        .build(FixedConnector { address, timeout: limits.upstream_connect_timeout })
+        .build(FixedConnector {
+            address,
+            timeout: limits.upstream_connect_timeout,
+        })
 }
 
 /// Builds the request sent to `endpoint`: HTTP/1.1 with an `ip:port` URI and the Host header,
@@ -87,7 +90,9 @@ pub(crate) fn build_request(
 ) -> Request<RequestBody> {
     let (version, authority) = match protocol {
         UpstreamProtocol::H2c if endpoint.h2.is_some() => {
-            let host = headers.remove(header::HOST).and_then(|h| Authority::try_from(h.as_bytes()).ok());
+            let host = headers
+                .remove(header::HOST)
+                .and_then(|h| Authority::try_from(h.as_bytes()).ok());
             (Version::HTTP_2, host.unwrap_or_else(|| endpoint.authority.clone()))
         }
         _ => (Version::HTTP_11, endpoint.authority.clone()),
@@ -95,7 +100,11 @@ pub(crate) fn build_request(
     let mut parts = http::uri::Parts::default();
     parts.scheme = Some(Scheme::HTTP);
     parts.authority = Some(authority);
-    parts.path_and_query = Some(uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
+    parts.path_and_query = Some(
+        uri.path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
     let uri = Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"));
     let mut request = Request::new(body);
     *request.method_mut() = method;
@@ -136,9 +145,20 @@ impl Exchange<'_> {
             let endpoint = self.cluster.next_endpoint()?;
             on_endpoint(endpoint.address);
             let last = attempt >= self.retries;
-            let attempt_headers = if last { std::mem::take(&mut headers) } else { headers.clone() };
+            let attempt_headers = if last {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
             let attempt_body = body.take().unwrap_or(RequestBody::Empty);
-            let request = build_request(self.protocol, endpoint, method.clone(), uri, attempt_headers, attempt_body);
+            let request = build_request(
+                self.protocol,
+                endpoint,
+                method.clone(),
+                uri,
+                attempt_headers,
+                attempt_body,
+            );
             let pending = self.upstream.request(self.protocol, endpoint, request);
             let outcome = match self.per_try {
                 Some(limit) => match tokio::time::timeout(limit, pending).await {
@@ -149,7 +169,9 @@ impl Exchange<'_> {
             };
             match outcome {
                 Ok(response) => {
-                    let retry_status = self.retry.is_some_and(|r| r.codes.contains(&response.status().as_u16()));
+                    let retry_status = self
+                        .retry
+                        .is_some_and(|r| r.codes.contains(&response.status().as_u16()));
                     if last || !retry_status {
                         return Ok(response);
                     }
@@ -177,21 +199,20 @@ pub(crate) fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError 
     }
     let mut source = error.source();
     while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            if matches!(
+        let io_reset = e.downcast_ref::<io::Error>().is_some_and(|io| {
+            matches!(
                 io.kind(),
                 io::ErrorKind::ConnectionReset
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::BrokenPipe
                     | io::ErrorKind::UnexpectedEof
-            ) {
-                return ProxyError::UpstreamReset;
-            }
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
-                return ProxyError::UpstreamReset;
-            }
+            )
+        });
+        let closed_early = e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled() || h.is_closed());
+        if io_reset || closed_early {
+            return ProxyError::UpstreamReset;
         }
         source = e.source();
     }
@@ -247,7 +268,14 @@ mod tests {
     async fn http1_requests_target_the_endpoint_and_keep_host() {
         let (cluster, addr) = endpoint(UpstreamProtocol::Http1);
         let uri = Uri::from_static("/a/b?c=d&e");
-        let r = build_request(UpstreamProtocol::Http1, &cluster.endpoints[0], Method::PUT, &uri, headers(), RequestBody::Empty);
+        let r = build_request(
+            UpstreamProtocol::Http1,
+            &cluster.endpoints[0],
+            Method::PUT,
+            &uri,
+            headers(),
+            RequestBody::Empty,
+        );
         assert_eq!(r.uri().to_string(), format!("http://{addr}/a/b?c=d&e"));
         assert_eq!(r.version(), Version::HTTP_11);
         assert_eq!(r.headers()[header::HOST], "app.example:81");
@@ -258,7 +286,14 @@ mod tests {
     async fn h2c_requests_carry_the_host_as_authority() {
         let (cluster, _) = endpoint(UpstreamProtocol::H2c);
         let uri = Uri::from_static("http://ignored.example/x?y");
-        let r = build_request(UpstreamProtocol::H2c, &cluster.endpoints[0], Method::GET, &uri, headers(), RequestBody::Empty);
+        let r = build_request(
+            UpstreamProtocol::H2c,
+            &cluster.endpoints[0],
+            Method::GET,
+            &uri,
+            headers(),
+            RequestBody::Empty,
+        );
         assert_eq!(r.uri().to_string(), "http://app.example:81/x?y");
         assert_eq!(r.version(), Version::HTTP_2);
         assert!(r.headers().get(header::HOST).is_none());

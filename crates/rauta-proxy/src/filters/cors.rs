@@ -26,7 +26,10 @@ enum OriginPattern {
     /// Lower-case `scheme://host[:port]`.
     Exact(String),
     /// `scheme://*.suffix`, split around the `*`; the `*` spans one or more labels.
-    Wildcard { before: String, after: String },
+    Wildcard {
+        before: String,
+        after: String,
+    },
 }
 
 enum AllowList {
@@ -63,7 +66,10 @@ impl CorsPolicy {
                 if o == "*" {
                     OriginPattern::Any
                 } else if let Some((before, after)) = o.split_once('*') {
-                    OriginPattern::Wildcard { before: before.to_owned(), after: after.to_owned() }
+                    OriginPattern::Wildcard {
+                        before: before.to_owned(),
+                        after: after.to_owned(),
+                    }
                 } else {
                     OriginPattern::Exact(o)
                 }
@@ -102,7 +108,11 @@ impl CorsPolicy {
             return None;
         }
         let wildcard = self.origins.iter().any(|p| matches!(p, OriginPattern::Any));
-        Some(if wildcard && !self.credentials { HeaderValue::from_static("*") } else { origin.clone() })
+        Some(if wildcard && !self.credentials {
+            HeaderValue::from_static("*")
+        } else {
+            origin.clone()
+        })
     }
 
     fn common(&self, allow_origin: HeaderValue, out: &mut HeaderMap) {
@@ -186,13 +196,18 @@ mod tests {
         h
     }
 
-    fn get<'a>(h: &'a HeaderMap, name: http::header::HeaderName) -> Option<&'a str> {
+    fn get(h: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
         h.get(name).map(|v| v.to_str().unwrap())
     }
 
     #[test]
     fn listed_origins_and_wildcard_labels() {
-        let p = policy(&["https://www.foo.com", "https://*.bar.com"], &["GET", "OPTIONS"], &["x-header-1", "x-header-2"], true);
+        let p = policy(
+            &["https://www.foo.com", "https://*.bar.com"],
+            &["GET", "OPTIONS"],
+            &["x-header-1", "x-header-2"],
+            true,
+        );
         for origin in ["https://www.foo.com", "https://www.bar.com", "https://xpto.www.bar.com"] {
             let (status, h) = p.preflight(&preflight_from(origin, "GET", None));
             assert_eq!(status, StatusCode::NO_CONTENT);
@@ -212,7 +227,11 @@ mod tests {
     #[test]
     fn credentials_never_answer_a_wildcard() {
         let p = policy(&["*"], &["*"], &["*"], true);
-        let (_, h) = p.preflight(&preflight_from("https://other.foo.com", "PUT", Some("x-header-1, x-header-2")));
+        let (_, h) = p.preflight(&preflight_from(
+            "https://other.foo.com",
+            "PUT",
+            Some("x-header-1, x-header-2"),
+        ));
         assert_eq!(get(&h, ACCESS_CONTROL_ALLOW_ORIGIN), Some("https://other.foo.com"));
         assert_eq!(get(&h, ACCESS_CONTROL_ALLOW_METHODS), Some("PUT"));
         assert_eq!(get(&h, ACCESS_CONTROL_ALLOW_HEADERS), Some("x-header-1, x-header-2"));

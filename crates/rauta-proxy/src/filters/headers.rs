@@ -46,13 +46,19 @@ mod tests {
         h.append("x-header-echo", v("echo"));
         let m = HeaderModifier {
             set: vec![(n("X-Header-Set"), v("set-overwrites-values"))],
-            add: vec![(n("X-Header-Add"), v("header-val-1")), (n("X-Header-Add-Append"), v("header-val-2"))],
+            add: vec![
+                (n("X-Header-Add"), v("header-val-1")),
+                (n("X-Header-Add-Append"), v("header-val-2")),
+            ],
             remove: vec![n("X-Header-Remove")],
         };
         modify(&mut h, &m);
         assert_eq!(joined(&h, "x-header-set").as_deref(), Some("set-overwrites-values"));
         assert_eq!(joined(&h, "x-header-add").as_deref(), Some("header-val-1"));
-        assert_eq!(joined(&h, "x-header-add-append").as_deref(), Some("append-val-1,header-val-2"));
+        assert_eq!(
+            joined(&h, "x-header-add-append").as_deref(),
+            Some("append-val-1,header-val-2")
+        );
         assert_eq!(joined(&h, "x-header-remove"), None);
         assert_eq!(joined(&h, "x-header-echo").as_deref(), Some("echo"));
     }
@@ -61,7 +67,11 @@ mod tests {
     fn names_are_case_insensitive() {
         let mut h = HeaderMap::new();
         h.append("x-lower", v("a"));
-        let m = HeaderModifier { set: vec![], add: vec![(n("X-LOWER"), v("b"))], remove: vec![] };
+        let m = HeaderModifier {
+            set: vec![],
+            add: vec![(n("X-LOWER"), v("b"))],
+            remove: vec![],
+        };
         modify(&mut h, &m);
         assert_eq!(joined(&h, "X-Lower").as_deref(), Some("a,b"));
     }

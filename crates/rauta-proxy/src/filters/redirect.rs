@@ -72,12 +72,27 @@ mod tests {
     use super::*;
 
     fn redirect(scheme: Option<&str>, port: Option<u16>) -> Redirect {
-        Redirect { scheme: scheme.map(Into::into), hostname: Some("example.org".into()), path: None, port, status: 302 }
+        Redirect {
+            scheme: scheme.map(Into::into),
+            hostname: Some("example.org".into()),
+            path: None,
+            port,
+            status: 302,
+        }
     }
 
     fn loc(r: &Redirect, listener_port: u16, uri: &str, matched: &PathMatch) -> String {
         let uri: Uri = uri.parse().unwrap();
-        location(r, &RedirectRequest { scheme: "http", host: "gw.example", listener_port, uri: &uri, matched })
+        location(
+            r,
+            &RedirectRequest {
+                scheme: "http",
+                host: "gw.example",
+                listener_port,
+                uri: &uri,
+                matched,
+            },
+        )
     }
 
     /// The HTTPRouteRedirectPortAndScheme table for plain HTTP listeners on 80 and 8080.
@@ -97,7 +112,11 @@ mod tests {
             (8080, Some("http"), None, "http://example.org/p"),
         ];
         for (listener, scheme, port, want) in cases {
-            assert_eq!(loc(&redirect(scheme, port), listener, "/p", &any), want, "{listener} {scheme:?} {port:?}");
+            assert_eq!(
+                loc(&redirect(scheme, port), listener, "/p", &any),
+                want,
+                "{listener} {scheme:?} {port:?}"
+            );
         }
     }
 
@@ -106,15 +125,30 @@ mod tests {
         let mut r = redirect(None, None);
         r.path = Some(PathModifier::ReplacePrefixMatch("/replacement-prefix".into()));
         let prefix = PathMatch::prefix("/original-prefix");
-        assert_eq!(loc(&r, 80, "/original-prefix/lemon?x=1", &prefix), "http://example.org/replacement-prefix/lemon?x=1");
-        assert_eq!(loc(&r, 80, "/original-prefix", &prefix), "http://example.org/replacement-prefix");
+        assert_eq!(
+            loc(&r, 80, "/original-prefix/lemon?x=1", &prefix),
+            "http://example.org/replacement-prefix/lemon?x=1"
+        );
+        assert_eq!(
+            loc(&r, 80, "/original-prefix", &prefix),
+            "http://example.org/replacement-prefix"
+        );
         r.path = Some(PathModifier::ReplaceFullPath("/full-path-replacement".into()));
-        assert_eq!(loc(&r, 80, "/full/path/original", &PathMatch::prefix("/full")), "http://example.org/full-path-replacement");
+        assert_eq!(
+            loc(&r, 80, "/full/path/original", &PathMatch::prefix("/full")),
+            "http://example.org/full-path-replacement"
+        );
     }
 
     #[test]
     fn keeps_request_host_when_unset() {
-        let r = Redirect { scheme: None, hostname: None, path: None, port: None, status: 301 };
+        let r = Redirect {
+            scheme: None,
+            hostname: None,
+            path: None,
+            port: None,
+            status: 301,
+        };
         assert_eq!(loc(&r, 80, "/a", &PathMatch::any()), "http://gw.example/a");
         assert_eq!(status(&r), StatusCode::MOVED_PERMANENTLY);
         assert_eq!(status(&Redirect { status: 200, ..r }), StatusCode::FOUND);

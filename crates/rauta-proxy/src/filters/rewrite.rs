@@ -19,7 +19,10 @@ impl CompiledRewrite {
     /// Prepares `rewrite`; a hostname that is not a valid header value is ignored.
     pub(crate) fn compile(rewrite: &Rewrite) -> Self {
         let host = rewrite.hostname.as_deref().and_then(|h| HeaderValue::from_str(h).ok());
-        Self { host, path: rewrite.path.clone() }
+        Self {
+            host,
+            path: rewrite.path.clone(),
+        }
     }
 
     /// Rewrites the request's Host header and path (keeping the query string).
@@ -60,7 +63,9 @@ fn with_path(uri: &Uri, path: &str) -> Uri {
         pq.push('?');
         pq.push_str(q);
     }
-    let Ok(pq) = PathAndQuery::try_from(pq) else { return uri.clone() };
+    let Ok(pq) = PathAndQuery::try_from(pq) else {
+        return uri.clone();
+    };
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(pq);
     Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
@@ -73,7 +78,10 @@ mod tests {
     use super::*;
 
     fn rewrite(path: Option<PathModifier>, host: Option<&str>) -> CompiledRewrite {
-        CompiledRewrite::compile(&Rewrite { hostname: host.map(Into::into), path })
+        CompiledRewrite::compile(&Rewrite {
+            hostname: host.map(Into::into),
+            path,
+        })
     }
 
     fn run(r: &CompiledRewrite, uri: &str, matched: &PathMatch) -> (String, Option<String>) {
@@ -81,29 +89,47 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("rewrite.example"));
         r.apply(&mut uri, &mut headers, matched);
-        (uri.to_string(), headers.get(header::HOST).map(|h| h.to_str().unwrap().to_owned()))
+        (
+            uri.to_string(),
+            headers.get(header::HOST).map(|h| h.to_str().unwrap().to_owned()),
+        )
     }
 
     #[test]
     fn prefix_and_full_path_rewrites_keep_the_query() {
         let prefix = rewrite(Some(PathModifier::ReplacePrefixMatch("/one".into())), None);
-        assert_eq!(run(&prefix, "/prefix/one/two?a=1", &PathMatch::prefix("/prefix/one")).0, "/one/two?a=1");
+        assert_eq!(
+            run(&prefix, "/prefix/one/two?a=1", &PathMatch::prefix("/prefix/one")).0,
+            "/one/two?a=1"
+        );
         let strip = rewrite(Some(PathModifier::ReplacePrefixMatch("/".into())), None);
         assert_eq!(run(&strip, "/strip-prefix", &PathMatch::prefix("/strip-prefix")).0, "/");
-        assert_eq!(run(&strip, "/strip-prefix/three", &PathMatch::prefix("/strip-prefix")).0, "/three");
+        assert_eq!(
+            run(&strip, "/strip-prefix/three", &PathMatch::prefix("/strip-prefix")).0,
+            "/three"
+        );
         let full = rewrite(Some(PathModifier::ReplaceFullPath("/one".into())), None);
-        assert_eq!(run(&full, "/full/one/two?x=y", &PathMatch::prefix("/full/one")).0, "/one?x=y");
+        assert_eq!(
+            run(&full, "/full/one/two?x=y", &PathMatch::prefix("/full/one")).0,
+            "/one?x=y"
+        );
     }
 
     #[test]
     fn hostname_rewrite_replaces_the_host_header() {
         let r = rewrite(None, Some("one.example.org"));
-        assert_eq!(run(&r, "/one", &PathMatch::any()), ("/one".into(), Some("one.example.org".into())));
+        assert_eq!(
+            run(&r, "/one", &PathMatch::any()),
+            ("/one".into(), Some("one.example.org".into()))
+        );
     }
 
     #[test]
     fn absolute_uris_keep_scheme_and_authority() {
         let r = rewrite(Some(PathModifier::ReplaceFullPath("/x".into())), None);
-        assert_eq!(run(&r, "http://a.example/old?q", &PathMatch::any()).0, "http://a.example/x?q");
+        assert_eq!(
+            run(&r, "http://a.example/old?q", &PathMatch::any()).0,
+            "http://a.example/x?q"
+        );
     }
 }

@@ -10,7 +10,9 @@ use prometheus_client::metrics::exemplar::Exemplar;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
 /// Upper bounds in seconds, from 1 ms to 10 s; a `+Inf` bucket follows.
-const BOUNDS_SECONDS: [f64; 13] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BOUNDS_SECONDS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Request durations in seconds, observed without locks.
 #[derive(Clone, Debug, Default)]
@@ -30,7 +32,10 @@ impl LatencyHistogram {
     /// Records one duration.
     pub(crate) fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        let index = BOUNDS_SECONDS.iter().position(|b| seconds <= *b).unwrap_or(BOUNDS_SECONDS.len());
+        let index = BOUNDS_SECONDS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(BOUNDS_SECONDS.len());
         self.inner.buckets[index].fetch_add(1, Ordering::Relaxed);
         self.inner.count.fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);

@@ -45,15 +45,18 @@ impl RuntimeCluster {
         Self {
             key: ClusterKey("test/c:80".into()),
             protocol,
-            endpoints: endpoints.iter().map(|a| endpoint(*a, protocol, None, &Limits::default())).collect(),
+            endpoints: endpoints
+                .iter()
+                .map(|a| endpoint(*a, protocol, None, &Limits::default()))
+                .collect(),
             cursor: AtomicUsize::new(0),
         }
     }
 }
 
 fn endpoint(address: SocketAddr, protocol: UpstreamProtocol, reuse: Option<&H2Client>, limits: &Limits) -> Endpoint {
-    let authority = Authority::try_from(address.to_string().as_str())
-        .unwrap_or_else(|_| Authority::from_static("invalid.invalid"));
+    let authority =
+        Authority::try_from(address.to_string().as_str()).unwrap_or_else(|_| Authority::from_static("invalid.invalid"));
     let h2 = match protocol {
         UpstreamProtocol::H2c => Some(reuse.cloned().unwrap_or_else(|| h2_client(address, limits))),
         UpstreamProtocol::Http1 | UpstreamProtocol::WebSocket => None,
@@ -85,7 +88,11 @@ pub(super) fn compile_all(
                 .map(|a| endpoint(*a, c.protocol, h2_clients.get(a).copied(), limits))
                 .collect::<Vec<_>>();
             // Start each cluster at a random endpoint so restarts and swaps do not all hit the first.
-            let start = if endpoints.is_empty() { 0 } else { fastrand::usize(..endpoints.len()) };
+            let start = if endpoints.is_empty() {
+                0
+            } else {
+                fastrand::usize(..endpoints.len())
+            };
             let cluster = RuntimeCluster {
                 key: c.key.clone(),
                 protocol: c.protocol,
