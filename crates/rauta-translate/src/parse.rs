@@ -305,3 +305,111 @@ fn path_string(path: &serde_ignored::Path<'_>) -> String {
         Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => path_string(parent),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Inputs, Result<Vec<Problem>, ParseError>) {
+        let mut inputs = Inputs::default();
+        let result = parse_documents(text, "f.yaml", &mut inputs);
+        (inputs, result)
+    }
+
+    #[test]
+    fn namespaces_default_and_cluster_scoped_kinds_have_none() {
+        let (inputs, result) = parse(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n",
+        );
+        assert_eq!(result.unwrap(), vec![]);
+        assert_eq!(
+            inputs.services[0].resource.metadata.namespace.as_deref(),
+            Some("default")
+        );
+        assert_eq!(
+            inputs.services[0].source,
+            Some(Source {
+                file: "f.yaml".into(),
+                document: 0
+            })
+        );
+        assert_eq!(inputs.namespaces[0].resource.metadata.namespace, None);
+        assert_eq!(inputs.namespaces[0].source.as_ref().map(|s| s.document), Some(1));
+    }
+
+    #[test]
+    fn empty_text_and_empty_documents_are_nothing() {
+        for text in ["", "# only a comment\n", "---\n---\n", "---\n...\n"] {
+            let (inputs, result) = parse(text);
+            assert_eq!(result.unwrap(), vec![], "{text:?}");
+            assert!(inputs.services.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_failing_file_adds_nothing() {
+        let (inputs, result) = parse(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: good}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: x}]}\n",
+        );
+        let e = result.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.yaml (document 2): Service default/bad: spec.ports[0].port: invalid type: string \"x\", expected i32"
+        );
+        assert_eq!(e.resource(), Some(("Service", Some("default"), "bad")));
+        assert_eq!(e.origin().document, 1);
+        assert!(inputs.services.is_empty());
+    }
+
+    #[test]
+    fn documents_that_are_not_resources_are_errors() {
+        let cases = [
+            (
+                "- a\n- b\n",
+                "f.yaml: expected a Kubernetes resource (a mapping with apiVersion and kind)",
+            ),
+            ("kind: Service\n", "f.yaml: a resource needs apiVersion and kind"),
+            (
+                "apiVersion: v1\nkind: Service\nspec: {}\n",
+                "f.yaml: Service default/(unnamed): metadata.name: a name is required",
+            ),
+            (
+                "apiVersion: v1\nkind: List\nitems: [{kind: Service}]\n",
+                "f.yaml: items[0]: a resource needs apiVersion and kind",
+            ),
+            (
+                "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n",
+                "f.yaml: Gateway default/g: missing field `spec`",
+            ),
+        ];
+        for (text, want) in cases {
+            let (_, result) = parse(text);
+            let e = result.unwrap_err();
+            assert_eq!(e.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn kinds_by_api_version() {
+        let table = [
+            ("gateway.networking.k8s.io/v1", "HTTPRoute", Ok(Kind::HttpRoute)),
+            ("gateway.networking.k8s.io/v1beta1", "Gateway", Ok(Kind::Gateway)),
+            (
+                "gateway.networking.k8s.io/v1alpha2",
+                "ReferenceGrant",
+                Ok(Kind::ReferenceGrant),
+            ),
+            ("gateway.networking.k8s.io/v1alpha2", "HTTPRoute", Err(true)),
+            ("discovery.k8s.io/v1", "EndpointSlice", Ok(Kind::EndpointSlice)),
+            ("discovery.k8s.io/v1beta1", "EndpointSlice", Err(true)),
+            ("v1", "Secret", Ok(Kind::Secret)),
+            ("example.com/v1", "Service", Err(false)),
+            ("apps/v1", "Deployment", Err(false)),
+        ];
+        for (api_version, kind, want) in table {
+            assert_eq!(Kind::of(api_version, kind), want, "{api_version} {kind}");
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //!
 //! Run with `RAUTA_UPDATE_GOLDEN=1` to rewrite the expected files, then review the diff like code.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use rauta_translate::{Inputs, Problem, ResourceStatus, Severity, parse_documents, translate};

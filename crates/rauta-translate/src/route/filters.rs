@@ -77,10 +77,14 @@ pub(crate) fn convert(list: &[HttpRouteRulesFilters], field: &str, ctx: &mut Rul
             },
             HttpRouteRulesFiltersType::ExtensionRef => {
                 if let Some(e) = &f.extension_ref {
-                    let group = if e.group.is_empty() { "core" } else { e.group.as_str() };
+                    let kind = if e.group.is_empty() {
+                        e.kind.clone()
+                    } else {
+                        format!("{}.{}", e.kind, e.group)
+                    };
                     let message = format!(
-                        "ExtensionRef filter {}.{group} {:?} is not supported; requests matching this rule get a 500",
-                        e.kind, e.name
+                        "ExtensionRef filter {kind} {:?} is not supported; requests it would process get a 500",
+                        e.name
                     );
                     ctx.unresolved("InvalidKind", Invalid::new(format!("{at}.extensionRef"), message));
                 }

@@ -93,7 +93,17 @@ fn method_name(m: &HttpRouteRulesMatchesMethod) -> &'static str {
 }
 
 fn pattern(source: &str, field: &str) -> Result<Pattern, Invalid> {
-    Pattern::new(source).map_err(|e| Invalid::new(field, format!("invalid regular expression {source:?}: {e}")))
+    Pattern::new(source).map_err(|e| {
+        // The parser's message draws the pattern over several lines; its last line says why.
+        let text = e.to_string();
+        let why = text
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned();
+        Invalid::new(field, format!("invalid regular expression {source:?}: {why}"))
+    })
 }
 
 /// The CRD's rules for Exact and PathPrefix values: an absolute path without `//`, `/./`, `/../`,

@@ -85,16 +85,9 @@ pub(crate) fn compile(
     (Arc::new(rule), route_matches)
 }
 
-/// One weighted backend; `None` when its weight is invalid (reported).
+/// One weighted backend; `None` when its weight is invalid (reported, after resolving the
+/// reference so that `ResolvedRefs` still reflects it).
 fn backend(b: &HttpRouteRulesBackendRefs, field: &str, ctx: &mut RuleCtx<'_, '_>) -> Option<BackendRef> {
-    let weight = match u32::try_from(b.weight.unwrap_or(1)) {
-        Ok(w) if w <= MAX_WEIGHT => w,
-        _ => {
-            let message = format!("weight {} is not in 0-{MAX_WEIGHT}", b.weight.unwrap_or_default());
-            ctx.reject("UnsupportedValue", Invalid::new(format!("{field}.weight"), message));
-            return None;
-        }
-    };
     let spec = BackendSpec {
         group: b.group.as_deref(),
         kind: b.kind.as_deref(),
@@ -107,6 +100,14 @@ fn backend(b: &HttpRouteRulesBackendRefs, field: &str, ctx: &mut RuleCtx<'_, '_>
         Err(u) => {
             ctx.unresolved(u.reason, Invalid::new(field, u.message));
             BackendTarget::Invalid(u.invalid)
+        }
+    };
+    let weight = match u32::try_from(b.weight.unwrap_or(1)) {
+        Ok(w) if w <= MAX_WEIGHT => w,
+        _ => {
+            let message = format!("weight {} is not in 0-{MAX_WEIGHT}", b.weight.unwrap_or_default());
+            ctx.reject("UnsupportedValue", Invalid::new(format!("{field}.weight"), message));
+            return None;
         }
     };
     let mut converted = filters::Filters::default();
