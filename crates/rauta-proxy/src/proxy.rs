@@ -137,6 +137,8 @@ async fn proxy(
         _ => forwarding::strip_hop_by_hop(response.headers_mut(), false),
     }
     response_filter(rule, backend, response.headers_mut(), origin.as_ref());
+    // The client's protocol, not the upstream's, frames the response.
+    *response.version_mut() = request.head.version;
     Ok((response.map(ResponseBody::upstream), None))
 }
 

@@ -7,6 +7,7 @@ mod proxy {
     pub mod errors;
     pub mod filters;
     pub mod lifecycle;
+    pub mod limits;
     pub mod protocols;
     pub mod routing;
     pub mod support;

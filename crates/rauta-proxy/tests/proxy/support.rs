@@ -346,10 +346,39 @@ pub fn snapshot(address: SocketAddr, routes: Vec<RouteEntry>, clusters: Vec<Clus
 
 /// A data plane serving `snapshot`, and the registry holding its metrics.
 pub async fn start(snapshot: Arc<Snapshot>) -> (DataPlane, Registry) {
+    start_with(ProxyConfig::default(), snapshot).await
+}
+
+/// A data plane with `config` serving `snapshot`.
+pub async fn start_with(config: ProxyConfig, snapshot: Arc<Snapshot>) -> (DataPlane, Registry) {
     let mut registry = Registry::default();
-    let dp = DataPlane::new(ProxyConfig::default(), &mut registry);
+    let dp = DataPlane::new(config, &mut registry);
     dp.apply(snapshot).await.unwrap();
     (dp, registry)
+}
+
+/// Sends a raw HTTP/1.1 request on `stream` and reads the response head and a body of
+/// `Content-Length` bytes.
+pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, request: &str) -> (String, Vec<u8>) {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (head, body)
 }
 
 // ---- clients ----
