@@ -8,7 +8,7 @@ mod rules;
 
 use std::sync::Arc;
 
-use gateway_api::experimental::httproutes::HttpRoute;
+use gateway_api::experimental::httproutes::{HttpRoute, HttpRouteRules};
 use rauta_ir::route::{HostnameMatch, RouteMatch};
 use rauta_ir::{ClusterKey, RouteKind, RouteRef, Rule};
 
@@ -111,8 +111,11 @@ pub(crate) fn compile<'a>(
         namespace: entry.namespace.to_owned(),
         name: entry.name.to_owned(),
     };
+    // The CRD defaults an absent `rules` to one rule matching PathPrefix "/" (no backends: 500).
+    let default_rules = [HttpRouteRules::default()];
+    let rules = spec.rules.as_deref().unwrap_or(&default_rules);
     let mut entries = Vec::new();
-    for (rule_index, rule) in spec.rules.iter().flatten().enumerate() {
+    for (rule_index, rule) in rules.iter().enumerate() {
         let mut ctx = RuleCtx {
             index,
             catalog: &mut *catalog,

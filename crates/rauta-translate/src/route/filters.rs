@@ -2,15 +2,14 @@
 //! code path: backendRef filters (a distinct generated type of the same shape) are converted to
 //! the rule-level type first.
 
+mod headers;
+mod redirect;
+
 use gateway_api::experimental::httproutes::{
     HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters, HttpRouteRulesFiltersCors,
-    HttpRouteRulesFiltersRequestMirror, HttpRouteRulesFiltersRequestRedirect,
-    HttpRouteRulesFiltersRequestRedirectPathType, HttpRouteRulesFiltersRequestRedirectScheme,
-    HttpRouteRulesFiltersType, HttpRouteRulesFiltersUrlRewrite, HttpRouteRulesFiltersUrlRewritePathType,
+    HttpRouteRulesFiltersRequestMirror, HttpRouteRulesFiltersType,
 };
-use http::{HeaderName, HeaderValue};
-use rauta_ir::route::HostnameMatch;
-use rauta_ir::{BackendTarget, Cors, Filter, Fraction, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};
+use rauta_ir::{BackendTarget, Cors, Filter, Fraction, Mirror};
 
 use super::RuleCtx;
 use super::backends::BackendSpec;
@@ -46,23 +45,23 @@ pub(crate) fn convert(list: &[HttpRouteRulesFilters], field: &str, ctx: &mut Rul
             HttpRouteRulesFiltersType::RequestHeaderModifier => f.request_header_modifier.as_ref().map(|m| {
                 let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
                 let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                header_modifier(set, add, m.remove.as_deref(), &format!("{at}.requestHeaderModifier"))
+                headers::header_modifier(set, add, m.remove.as_deref(), &format!("{at}.requestHeaderModifier"))
                     .map(Filter::RequestHeaders)
             }),
             HttpRouteRulesFiltersType::ResponseHeaderModifier => f.response_header_modifier.as_ref().map(|m| {
                 let set = m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
                 let add = m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str()));
-                header_modifier(set, add, m.remove.as_deref(), &format!("{at}.responseHeaderModifier"))
+                headers::header_modifier(set, add, m.remove.as_deref(), &format!("{at}.responseHeaderModifier"))
                     .map(Filter::ResponseHeaders)
             }),
             HttpRouteRulesFiltersType::RequestRedirect => f
                 .request_redirect
                 .as_ref()
-                .map(|r| redirect(r, &format!("{at}.requestRedirect"), ctx).map(Filter::Redirect)),
+                .map(|r| redirect::redirect(r, &format!("{at}.requestRedirect"), ctx).map(Filter::Redirect)),
             HttpRouteRulesFiltersType::UrlRewrite => f
                 .url_rewrite
                 .as_ref()
-                .map(|r| rewrite(r, &format!("{at}.urlRewrite"), ctx).map(Filter::Rewrite)),
+                .map(|r| redirect::rewrite(r, &format!("{at}.urlRewrite"), ctx).map(Filter::Rewrite)),
             HttpRouteRulesFiltersType::Cors => f
                 .cors
                 .as_ref()
@@ -188,167 +187,6 @@ fn config_mismatch(f: &HttpRouteRulesFilters) -> Option<String> {
     None
 }
 
-/// Header names must be valid and unique within `set` and within `add`; values must be valid.
-fn header_modifier<'v>(
-    set: impl Iterator<Item = (&'v str, &'v str)>,
-    add: impl Iterator<Item = (&'v str, &'v str)>,
-    remove: Option<&[String]>,
-    field: &str,
-) -> Result<HeaderModifier, Invalid> {
-    let set = header_pairs(set, &format!("{field}.set"))?;
-    let add = header_pairs(add, &format!("{field}.add"))?;
-    let mut names = Vec::new();
-    for (i, name) in remove.unwrap_or_default().iter().enumerate() {
-        let name = header_name(name, &format!("{field}.remove[{i}]"))?;
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    Ok(HeaderModifier {
-        set,
-        add,
-        remove: names,
-    })
-}
-
-fn header_pairs<'v>(
-    items: impl Iterator<Item = (&'v str, &'v str)>,
-    field: &str,
-) -> Result<Vec<(HeaderName, HeaderValue)>, Invalid> {
-    let mut out: Vec<(HeaderName, HeaderValue)> = Vec::new();
-    for (i, (name, value)) in items.enumerate() {
-        let at = format!("{field}[{i}]");
-        let name = header_name(name, &format!("{at}.name"))?;
-        if out.iter().any(|(n, _)| *n == name) {
-            return Err(Invalid::new(
-                format!("{at}.name"),
-                format!("header {name} is listed twice"),
-            ));
-        }
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| Invalid::new(format!("{at}.value"), format!("{value:?} is not a valid header value")))?;
-        out.push((name, value));
-    }
-    Ok(out)
-}
-
-fn header_name(name: &str, field: &str) -> Result<HeaderName, Invalid> {
-    HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| Invalid::new(field, format!("{name:?} is not a valid header name")))
-}
-
-/// A hostname without wildcard (`PreciseHostname`), lower-cased.
-fn precise_hostname(value: &str, field: &str) -> Result<String, Invalid> {
-    match HostnameMatch::parse(value) {
-        Ok(HostnameMatch::Exact(h)) => Ok(h),
-        _ => Err(Invalid::new(
-            field,
-            format!("{value:?} is not a valid hostname (no wildcard, no IP)"),
-        )),
-    }
-}
-
-/// ReplaceFullPath needs `replaceFullPath`; ReplacePrefixMatch needs `replacePrefixMatch` and a
-/// rule with exactly one match, of type PathPrefix.
-fn path_modifier(
-    full: bool,
-    full_path: Option<&String>,
-    prefix: Option<&String>,
-    field: &str,
-    ctx: &RuleCtx<'_, '_>,
-) -> Result<PathModifier, Invalid> {
-    match (full, full_path, prefix) {
-        (true, Some(p), None) => Ok(PathModifier::ReplaceFullPath(p.clone())),
-        (false, None, Some(p)) if ctx.single_prefix_match => Ok(PathModifier::ReplacePrefixMatch(p.clone())),
-        (false, None, Some(_)) => Err(Invalid::new(
-            field,
-            "ReplacePrefixMatch needs a rule with exactly one match, of type PathPrefix",
-        )),
-        (true, _, _) => Err(Invalid::new(
-            field,
-            "type ReplaceFullPath needs replaceFullPath, and only it",
-        )),
-        (false, _, _) => Err(Invalid::new(
-            field,
-            "type ReplacePrefixMatch needs replacePrefixMatch, and only it",
-        )),
-    }
-}
-
-fn redirect(r: &HttpRouteRulesFiltersRequestRedirect, field: &str, ctx: &RuleCtx<'_, '_>) -> Result<Redirect, Invalid> {
-    let scheme = r.scheme.as_ref().map(|s| match s {
-        HttpRouteRulesFiltersRequestRedirectScheme::Http => "http".to_owned(),
-        HttpRouteRulesFiltersRequestRedirectScheme::Https => "https".to_owned(),
-    });
-    let hostname = r
-        .hostname
-        .as_deref()
-        .map(|h| precise_hostname(h, &format!("{field}.hostname")))
-        .transpose()?;
-    let path = r
-        .path
-        .as_ref()
-        .map(|p| {
-            let full = p.r#type == HttpRouteRulesFiltersRequestRedirectPathType::ReplaceFullPath;
-            path_modifier(
-                full,
-                p.replace_full_path.as_ref(),
-                p.replace_prefix_match.as_ref(),
-                &format!("{field}.path"),
-                ctx,
-            )
-        })
-        .transpose()?;
-    let port = r
-        .port
-        .map(|p| {
-            u16::try_from(p)
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| Invalid::new(format!("{field}.port"), format!("port {p} is not in 1-65535")))
-        })
-        .transpose()?;
-    let status = match r.status_code.unwrap_or(302) {
-        code @ (301 | 302 | 303 | 307 | 308) => u16::try_from(code).unwrap_or(302),
-        code => {
-            return Err(Invalid::new(
-                format!("{field}.statusCode"),
-                format!("status code {code} is not one of 301, 302, 303, 307, 308"),
-            ));
-        }
-    };
-    Ok(Redirect {
-        scheme,
-        hostname,
-        path,
-        port,
-        status,
-    })
-}
-
-fn rewrite(r: &HttpRouteRulesFiltersUrlRewrite, field: &str, ctx: &RuleCtx<'_, '_>) -> Result<Rewrite, Invalid> {
-    let hostname = r
-        .hostname
-        .as_deref()
-        .map(|h| precise_hostname(h, &format!("{field}.hostname")))
-        .transpose()?;
-    let path = r
-        .path
-        .as_ref()
-        .map(|p| {
-            let full = p.r#type == HttpRouteRulesFiltersUrlRewritePathType::ReplaceFullPath;
-            path_modifier(
-                full,
-                p.replace_full_path.as_ref(),
-                p.replace_prefix_match.as_ref(),
-                &format!("{field}.path"),
-                ctx,
-            )
-        })
-        .transpose()?;
-    Ok(Rewrite { hostname, path })
-}
-
 /// A mirror whose backend resolves; `Ok(None)` when it does not (reported, dropped).
 fn mirror(
     m: &HttpRouteRulesFiltersRequestMirror,
@@ -431,7 +269,7 @@ fn cors(c: &HttpRouteRulesFiltersCors, field: &str) -> Result<Cors, Invalid> {
     for (name, values) in [("allowHeaders", &allow_headers), ("exposeHeaders", &expose_headers)] {
         for (i, h) in values.iter().enumerate() {
             if h != "*" {
-                header_name(h, &format!("{field}.{name}[{i}]"))?;
+                headers::header_name(h, &format!("{field}.{name}[{i}]"))?;
             }
         }
     }
