@@ -18,7 +18,7 @@
 //! 9. [`response_filter`] — hop-by-hop headers out (unless switching protocols), response
 //!    header modifiers and CORS headers; a 101 starts the [`upgrade::tunnel`].
 //! 10. `logging` — when the response body ends (or is dropped) the [`Completion`] writes the
-//!     access-log line and the metrics.
+//!     access-log line and the metrics (`Completion::logging`).
 
 use std::sync::Arc;
 use std::time::Duration;
