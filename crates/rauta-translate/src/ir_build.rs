@@ -1,7 +1,7 @@
 //! The IR snapshot: programmed listeners grouped by socket, their virtual hosts and sorted routes.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -88,9 +88,23 @@ pub(crate) fn build(
     Snapshot { binds, clusters }
 }
 
-/// Whether every host `narrow` matches is also matched by `wide`.
-fn covers(wide: &HostnameMatch, narrow: &HostnameMatch) -> bool {
-    wide.intersect(narrow).as_ref() == Some(narrow)
+/// The patterns that match every host `host` matches, most specific first: itself, the
+/// wildcards of its parent domains (longest first), and `Any`.
+fn coverers(host: &HostnameMatch) -> Vec<HostnameMatch> {
+    let mut out = vec![host.clone()];
+    let suffix = match host {
+        HostnameMatch::Any => return out,
+        HostnameMatch::Exact(h) => h.as_str(),
+        // `.example.com`: its parents start after the first label.
+        HostnameMatch::Wildcard(s) => &s[1..],
+    };
+    let mut rest = suffix;
+    while let Some(dot) = rest.find('.') {
+        out.push(HostnameMatch::Wildcard(rest[dot..].to_owned()));
+        rest = &rest[dot + 1..];
+    }
+    out.push(HostnameMatch::Any);
+    out
 }
 
 fn hostname_cmp(a: &HostnameMatch, b: &HostnameMatch) -> Ordering {
@@ -106,35 +120,38 @@ fn hostname_cmp(a: &HostnameMatch, b: &HostnameMatch) -> Ordering {
 /// match index). The data plane takes the first virtual host matching the Host and the first
 /// entry matching the request, and never falls through to another virtual host.
 fn virtual_hosts(attachments: &[&Attachment], routes: &[CompiledRoute<'_>]) -> Vec<VirtualHost> {
-    let mut hosts: Vec<&HostnameMatch> = Vec::new();
-    for h in attachments.iter().flat_map(|a| &a.hostnames) {
-        if !hosts.contains(&h) {
-            hosts.push(h);
+    let mut by_host: HashMap<&HostnameMatch, Vec<&Attachment>> = HashMap::new();
+    for a in attachments {
+        for h in &a.hostnames {
+            by_host.entry(h).or_default().push(a);
         }
     }
+    let mut hosts: Vec<&HostnameMatch> = by_host.keys().copied().collect();
     hosts.sort_by(|a, b| hostname_cmp(a, b));
     hosts
         .into_iter()
         .map(|host| {
             let mut items = Vec::new();
-            for a in attachments {
-                let Some(via) = a
-                    .hostnames
-                    .iter()
-                    .filter(|h| covers(h, host))
-                    .min_by(|x, y| hostname_cmp(x, y))
-                else {
-                    continue;
-                };
-                for e in &routes[a.route].entries {
-                    items.push((via, e.route_match.precedence(), a.route, e.rule_index, e.match_index, e));
+            let mut seen = HashSet::new();
+            // Most specific covering hostname first, so a route listed under several keeps its best.
+            for (rank, via) in coverers(host).iter().enumerate() {
+                for a in by_host.get(via).into_iter().flatten() {
+                    if !seen.insert(a.route) {
+                        continue;
+                    }
+                    for e in &routes[a.route].entries {
+                        items.push((
+                            rank,
+                            e.route_match.precedence(),
+                            a.route,
+                            e.rule_index,
+                            e.match_index,
+                            e,
+                        ));
+                    }
                 }
             }
-            items.sort_by(|x, y| {
-                hostname_cmp(x.0, y.0)
-                    .then_with(|| x.1.cmp(&y.1))
-                    .then_with(|| (x.2, x.3, x.4).cmp(&(y.2, y.3, y.4)))
-            });
+            items.sort_by_key(|x| (x.0, x.1, x.2, x.3, x.4));
             let routes = items
                 .into_iter()
                 .map(|(.., e)| RouteEntry {
@@ -167,5 +184,41 @@ fn cluster_keys(rule: &Rule, keys: &mut BTreeSet<ClusterKey>) {
             keys.insert(k.clone());
         }
         mirrors(&b.filters, keys);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> HostnameMatch {
+        if s == "*" {
+            HostnameMatch::Any
+        } else {
+            HostnameMatch::parse(s).unwrap()
+        }
+    }
+
+    #[test]
+    fn coverers_are_the_host_its_parent_wildcards_and_any() {
+        let cases = [
+            (
+                "a.b.example.com",
+                vec!["a.b.example.com", "*.b.example.com", "*.example.com", "*.com", "*"],
+            ),
+            (
+                "*.b.example.com",
+                vec!["*.b.example.com", "*.example.com", "*.com", "*"],
+            ),
+            ("localhost", vec!["localhost", "*"]),
+            ("*", vec!["*"]),
+        ];
+        for (host, want) in cases {
+            let want: Vec<HostnameMatch> = want.into_iter().map(h).collect();
+            assert_eq!(coverers(&h(host)), want, "{host}");
+            for c in &want {
+                assert_eq!(c.intersect(&h(host)), Some(h(host)), "{c} covers {host}");
+            }
+        }
     }
 }

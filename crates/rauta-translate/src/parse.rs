@@ -392,6 +392,28 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_warnings_for_every_kind() {
+        let (_, result) = parse(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s, lables: {}}\nspec: {portz: []}\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e}\naddressType: IPv4\n\
+             endpoints: [{addresses: [10.0.0.1], condition: {}}]\n",
+        );
+        let fields: Vec<String> = result
+            .unwrap()
+            .into_iter()
+            .map(|p| format!("{} {}", p.kind, p.field))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "Service metadata.lables",
+                "Service spec.portz",
+                "EndpointSlice endpoints[0].condition"
+            ]
+        );
+    }
+
+    #[test]
     fn kinds_by_api_version() {
         let table = [
             ("gateway.networking.k8s.io/v1", "HTTPRoute", Ok(Kind::HttpRoute)),
