@@ -3,6 +3,20 @@
 //! `translate(&Inputs) -> Translation` does no I/O and reads no clock: the same inputs always give
 //! the same snapshot, statuses and problems, which is what the golden tests pin down.
 //! [`parse_documents`] reads YAML files into [`Inputs`] for the file provider.
+//!
+//! Choices made where the Gateway API leaves room (each pinned by a golden file):
+//! - Route ties: oldest `creationTimestamp` first; a route without one counts as newer than any
+//!   that has one; then `namespace/name`, rule index, match index. Gateways conflict the same way.
+//! - Hostname precedence comes before match precedence: a virtual host lists the entries of the
+//!   routes for its own hostname, then those of routes whose wider hostname covers it.
+//! - A route attaches to listeners that are `Accepted` (whether or not programmed); a Gateway that
+//!   is not accepted still counts attached routes but binds nothing.
+//! - Listeners bind `spec.addresses` IPs, or `0.0.0.0`; `status.addresses` lists only requested IPs
+//!   (the caller knows the reachable address of a wildcard bind).
+//! - Invalid values the CRDs would reject make the route `Accepted=False UnsupportedValue` (or
+//!   `IncompatibleFilters`) on every parent; unresolvable references only flip `ResolvedRefs`.
+
+#![warn(missing_docs)]
 
 mod clusters;
 mod gateway;
