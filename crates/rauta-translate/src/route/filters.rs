@@ -245,7 +245,13 @@ fn mirror(
     }
 }
 
-/// CORS: `*` must stand alone in allowOrigins and allowMethods; header names must be valid;
+/// The values `allowMethods` accepts.
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "*",
+];
+
+/// CORS: `*` must stand alone in allowOrigins and allowMethods; origins are `scheme://host[:port]`
+/// (the host may start with `*.`); methods are upper-case names; header names must be valid;
 /// maxAge defaults to 5 seconds, as the API does.
 fn cors(c: &HttpRouteRulesFiltersCors, field: &str) -> Result<Cors, Invalid> {
     let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
@@ -259,10 +265,23 @@ fn cors(c: &HttpRouteRulesFiltersCors, field: &str) -> Result<Cors, Invalid> {
         }
     }
     for (i, origin) in allow_origins.iter().enumerate() {
-        if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+        let is_origin = origin.split_once("://").is_some_and(|(scheme, host)| {
+            !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                && !host.is_empty()
+        });
+        if origin != "*" && !is_origin {
             return Err(Invalid::new(
                 format!("{field}.allowOrigins[{i}]"),
                 format!("{origin:?} is not an origin (scheme://host[:port])"),
+            ));
+        }
+    }
+    for (i, method) in allow_methods.iter().enumerate() {
+        if !METHODS.contains(&method.as_str()) {
+            return Err(Invalid::new(
+                format!("{field}.allowMethods[{i}]"),
+                format!("{method:?} is not an HTTP method name or \"*\""),
             ));
         }
     }
