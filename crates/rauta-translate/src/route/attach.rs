@@ -145,18 +145,30 @@ fn evaluate(
     }
     let route_ns = route.entry.namespace;
     let gw_ns = gw.entry.namespace;
-    let allowed: Vec<usize> = candidates
-        .into_iter()
+    let accepted: Vec<usize> = candidates.into_iter().filter(|&i| gw.listeners[i].accepted()).collect();
+    let of_kind: Vec<usize> = accepted
+        .iter()
+        .copied()
+        .filter(|&i| gw.listeners[i].allows_kind("HTTPRoute"))
+        .collect();
+    let allowed: Vec<usize> = of_kind
+        .iter()
+        .copied()
         .filter(|&i| {
-            let l = &gw.listeners[i];
-            l.accepted()
-                && l.allows_kind("HTTPRoute")
-                && l.namespaces
-                    .admits(route_ns, gw_ns, || index.namespace_labels(route_ns))
+            gw.listeners[i]
+                .namespaces
+                .admits(route_ns, gw_ns, || index.namespace_labels(route_ns))
         })
         .collect();
     if allowed.is_empty() {
-        let message = format!("no accepted listener of Gateway {gw_name} allows HTTPRoutes from namespace {route_ns}");
+        let why = if accepted.is_empty() {
+            "is accepted".to_owned()
+        } else if of_kind.is_empty() {
+            "allows HTTPRoutes".to_owned()
+        } else {
+            format!("allows routes from namespace {route_ns}")
+        };
+        let message = format!("no selected listener of Gateway {gw_name} {why}");
         return Cond::no("Accepted", "NotAllowedByListeners", message);
     }
     let mut any = false;
