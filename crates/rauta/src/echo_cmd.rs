@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use rauta_echo::{EchoConfig, EchoIdentity, EchoServer};
+use rauta_echo::{EchoConfig, EchoIdentity, EchoServer, RouteKind};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::cli::{EchoArgs, EchoMode, LogFormat};
@@ -17,8 +17,13 @@ pub fn main(args: EchoArgs) -> anyhow::Result<ExitCode> {
         service: args.service,
         ingress: std::env::var("INGRESS_NAME").unwrap_or_default(),
     };
-    // One line per request on stdout, as echo-basic prints it: tools grep it to verify mirroring.
-    let server = EchoServer::new(EchoConfig::new(identity).with_request_log(|r| println!("{}", r.echo_line())));
+    // One line per echoed request on stdout, as echo-basic prints it: tools grep it to verify mirroring.
+    let config = EchoConfig::new(identity).with_request_log(|r| {
+        if r.route == RouteKind::Echo {
+            println!("{}", r.echo_line());
+        }
+    });
+    let server = EchoServer::new(config);
     let runtime = run::runtime(Some(1))?;
     runtime.block_on(async move {
         let address = args.address;

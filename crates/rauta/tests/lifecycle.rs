@@ -88,7 +88,7 @@ async fn admin_endpoints_and_promtool_accepts_the_metrics() {
 
     let metrics = rauta.admin_get("/metrics").await.unwrap();
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    for name in ["rauta_requests_total", "rauta_request_duration_seconds", "rauta_active_connections", "rauta_config_reloads_total"] {
+    for name in ["rauta_requests_total", "rauta_request_duration_seconds", "rauta_downstream_connections_active", "rauta_config_reloads_total"] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
     let mut promtool = Command::new("promtool")

@@ -1,0 +1,289 @@
+//! The pods of the conformance backends, run in-process: every Deployment of the manifests
+//! becomes `replicas` echo servers, each on its own loopback IP with echo-basic's ports, and
+//! every Service with a selector gets the EndpointSlice Kubernetes would derive from them.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+use rauta_echo::{EchoConfig, EchoIdentity, EchoServer, RequestRecord};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::manifest::{Key, str_at};
+
+/// echo-basic's plain HTTP port (HTTP/1.1 and h2c with prior knowledge).
+pub const HTTP_PORT: u16 = 3000;
+/// echo-basic's strict h2c port: HTTP/1 requests without an h2c upgrade get 400.
+pub const H2C_PORT: u16 = 3001;
+
+/// One request an echo pod received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// Pod name.
+    pub pod: String,
+    /// Pod namespace.
+    pub namespace: String,
+    /// Pod labels (the suite finds mirror pods by `app`).
+    pub labels: BTreeMap<String, String>,
+    /// What the echo server recorded.
+    pub record: RequestRecord,
+    /// When.
+    pub at: Instant,
+}
+
+/// Where pods live: IP allocation and the shared log of every request they received (the
+/// runner's equivalent of reading pod logs).
+#[derive(Debug)]
+pub struct PodNetwork {
+    next: AtomicU32,
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Default for PodNetwork {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running pod; dropping it stops its servers.
+#[derive(Debug)]
+pub struct Pod {
+    /// Name, `<deployment>-<hash>-<suffix>` like the ones ReplicaSets create.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Labels of the pod template.
+    pub labels: BTreeMap<String, String>,
+    /// The pod's IP; its servers listen on echo-basic's ports there.
+    pub ip: IpAddr,
+    _stop: Vec<oneshot::Sender<()>>,
+}
+
+impl PodNetwork {
+    /// A network allocating pod IPs from 127.2.0.1 upwards.
+    pub fn new() -> Self {
+        Self { next: AtomicU32::new(u32::from(Ipv4Addr::new(127, 2, 0, 1))), log: Arc::default() }
+    }
+
+    /// Requests received so far (a copy).
+    pub fn received(&self) -> Vec<Received> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Starts the pods of a Deployment.
+    pub async fn start(&self, deployment: &Value) -> anyhow::Result<Vec<Pod>> {
+        let key = Key::of(deployment).context("Deployment without a name")?;
+        let namespace = key.namespace.clone().unwrap_or_default();
+        let replicas = deployment.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+        let labels: BTreeMap<String, String> = deployment
+            .pointer("/spec/template/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .unwrap_or_default();
+        let env = container_env(deployment);
+        if let Some(mode) = ["GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER", "TLS_SERVER_CERT"]
+            .iter()
+            .find(|name| env.contains_key(**name))
+        {
+            anyhow::bail!("{key}: echo mode {mode} is not available in the standalone runner yet");
+        }
+        let mut pods = Vec::new();
+        for replica in 0..replicas {
+            let name = pod_name(&key.name, replica);
+            let identity = EchoIdentity {
+                namespace: namespace.clone(),
+                pod: name.clone(),
+                service: env.get("SERVICE_NAME").cloned().unwrap_or_default(),
+                ingress: String::new(),
+            };
+            pods.push(self.start_pod(identity, labels.clone()).await.with_context(|| format!("{key}: pod {name}"))?);
+        }
+        Ok(pods)
+    }
+
+    async fn start_pod(&self, identity: EchoIdentity, labels: BTreeMap<String, String>) -> anyhow::Result<Pod> {
+        let (ip, plain, strict) = self.bind_pod().await?;
+        let mut stops = Vec::new();
+        for (listener, strict_h2c) in [(plain, false), (strict, true)] {
+            let log = self.log.clone();
+            let (pod, namespace, pod_labels) = (identity.pod.clone(), identity.namespace.clone(), labels.clone());
+            let mut config = EchoConfig::new(identity.clone()).with_request_log(move |record| {
+                let received = Received {
+                    pod: pod.clone(),
+                    namespace: namespace.clone(),
+                    labels: pod_labels.clone(),
+                    record: record.clone(),
+                    at: Instant::now(),
+                };
+                if let Ok(mut log) = log.lock() {
+                    log.push(received);
+                }
+            });
+            config.strict_h2c = strict_h2c;
+            let (stop, stopped) = oneshot::channel::<()>();
+            tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = EchoServer::new(config).serve_http(listener, shutdown).await {
+                    tracing::warn!(error = %e, "echo server stopped");
+                }
+            });
+            stops.push(stop);
+        }
+        Ok(Pod { name: identity.pod, namespace: identity.namespace, labels, ip, _stop: stops })
+    }
+
+    /// Binds both ports of a fresh IP, skipping IPs something else holds.
+    async fn bind_pod(&self) -> anyhow::Result<(IpAddr, TcpListener, TcpListener)> {
+        let mut last_error = None;
+        for _ in 0..64 {
+            let ip = IpAddr::V4(Ipv4Addr::from(self.next.fetch_add(1, Ordering::Relaxed)));
+            let plain = TcpListener::bind(SocketAddr::new(ip, HTTP_PORT)).await;
+            let strict = TcpListener::bind(SocketAddr::new(ip, H2C_PORT)).await;
+            match (plain, strict) {
+                (Ok(plain), Ok(strict)) => return Ok((ip, plain, strict)),
+                (Err(e), _) | (_, Err(e)) => last_error = Some(e),
+            }
+        }
+        Err(anyhow::anyhow!("no free pod IP: {last_error:?}"))
+    }
+}
+
+/// `<deployment>-<10 characters>-<5 characters>`: the suite strips the last two segments to tell
+/// backends apart in weight checks, so the shape matters.
+fn pod_name(deployment: &str, replica: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut hasher = DefaultHasher::new();
+    deployment.hash(&mut hasher);
+    let template = hasher.finish();
+    let pick = |seed: u64, len: usize| -> String {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(ALPHABET[usize::try_from(x % 27).unwrap_or(0)])
+            })
+            .collect()
+    };
+    format!("{deployment}-{}-{}", pick(template, 10), pick(template.wrapping_add(replica + 1), 5))
+}
+
+/// The first container's literal environment variables.
+fn container_env(deployment: &Value) -> BTreeMap<String, String> {
+    deployment
+        .pointer("/spec/template/spec/containers/0/env")
+        .and_then(Value::as_array)
+        .map(|env| {
+            env.iter()
+                .filter_map(|e| Some((e.get("name")?.as_str()?.to_owned(), str_at(e, "value").to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The EndpointSlice of every Service with a selector, listing the pods it selects, as the
+/// EndpointSlice controller would write it (one slice per Service; ports by Service port name,
+/// `targetPort` resolved, `appProtocol` copied).
+pub fn endpoint_slices<'a>(services: impl Iterator<Item = &'a Value>, pods: &[&Pod]) -> Vec<Value> {
+    let mut slices = Vec::new();
+    for service in services {
+        let Some(key) = Key::of(service) else { continue };
+        let namespace = key.namespace.clone().unwrap_or_default();
+        let Some(selector) = service.pointer("/spec/selector").and_then(Value::as_object).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let selected: Vec<&&Pod> = pods
+            .iter()
+            .filter(|p| p.namespace == namespace)
+            .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k).map(String::as_str) == v.as_str()))
+            .collect();
+        let ports: Vec<Value> = service
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let target = p.get("targetPort").and_then(Value::as_u64).or_else(|| p.get("port").and_then(Value::as_u64));
+                let mut port = json!({"port": target, "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))});
+                if let Some(name) = p.get("name") {
+                    port["name"] = name.clone();
+                }
+                if let Some(app) = p.get("appProtocol") {
+                    port["appProtocol"] = app.clone();
+                }
+                port
+            })
+            .collect();
+        let endpoints: Vec<Value> = selected
+            .iter()
+            .map(|p| {
+                json!({
+                    "addresses": [p.ip.to_string()],
+                    "conditions": {"ready": true, "serving": true, "terminating": false},
+                    "targetRef": {"kind": "Pod", "name": p.name, "namespace": p.namespace},
+                })
+            })
+            .collect();
+        slices.push(json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": format!("{}-runner", key.name),
+                "namespace": namespace,
+                "labels": {"kubernetes.io/service-name": key.name},
+            },
+            "addressType": "IPv4",
+            "ports": ports,
+            "endpoints": endpoints,
+        }));
+    }
+    slices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_names_look_like_replica_set_pods() {
+        let a = pod_name("infra-backend-v1", 0);
+        let b = pod_name("infra-backend-v1", 1);
+        assert_ne!(a, b);
+        assert!(a.starts_with("infra-backend-v1-"));
+        let segments: Vec<&str> = a.rsplitn(3, '-').collect();
+        assert_eq!((segments[0].len(), segments[1].len(), segments[2]), (5, 10, "infra-backend-v1"));
+        assert_eq!(a.rsplitn(3, '-').nth(1), b.rsplitn(3, '-').nth(1), "same template hash");
+    }
+
+    #[test]
+    fn slices_select_pods_and_resolve_ports() {
+        let pod = |name: &str, app: &str, ip: &str| Pod {
+            name: name.into(),
+            namespace: "ns".into(),
+            labels: [("app".to_owned(), app.to_owned())].into(),
+            ip: ip.parse().unwrap(),
+            _stop: Vec::new(),
+        };
+        let (a, b, c) = (pod("a-x-y", "a", "127.2.0.1"), pod("a-x-z", "a", "127.2.0.2"), pod("b-x-y", "b", "127.2.0.3"));
+        let service = json!({"kind": "Service", "metadata": {"name": "a", "namespace": "ns"}, "spec": {
+            "selector": {"app": "a"},
+            "ports": [{"name": "h2", "port": 8081, "targetPort": 3001, "appProtocol": "kubernetes.io/h2c"}, {"port": 8080, "targetPort": 3000}]}});
+        let manual = json!({"kind": "Service", "metadata": {"name": "m", "namespace": "ns"}, "spec": {"ports": [{"port": 80}]}});
+        let slices = endpoint_slices([&service, &manual].into_iter(), &[&a, &b, &c]);
+        assert_eq!(slices.len(), 1, "no slice for a Service without selector");
+        let s = &slices[0];
+        assert_eq!(s["metadata"]["labels"]["kubernetes.io/service-name"], "a");
+        assert_eq!(s["ports"], json!([{"name": "h2", "port": 3001, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"}, {"port": 3000, "protocol": "TCP"}]));
+        let ips: Vec<&str> = s["endpoints"].as_array().unwrap().iter().map(|e| e["addresses"][0].as_str().unwrap()).collect();
+        assert_eq!(ips, ["127.2.0.1", "127.2.0.2"]);
+    }
+}

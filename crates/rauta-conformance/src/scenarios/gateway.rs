@@ -1,0 +1,5 @@
+//! TODO
+
+use crate::scenario::Scenario;
+
+pub const ALL: &[Scenario] = &[];
