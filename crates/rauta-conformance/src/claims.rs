@@ -47,15 +47,36 @@ pub const CLAIMED: &[&str] = &[
 
 /// Features Rauta does not claim, with the reason written into the report.
 pub const NOT_CLAIMED: &[(&str, &str)] = &[
-    ("GatewayAddressEmpty", "standalone Rauta has no address pool: a type-only address binds 0.0.0.0"),
-    ("GatewayInfrastructurePropagation", "Kubernetes only: standalone Rauta creates no Pods or Services"),
-    ("GatewayHTTPSListenerDetectMisdirectedRequests", "needs HTTPS listeners (not implemented yet)"),
-    ("GatewayBackendClientCertificate", "needs TLS to backends (not implemented yet)"),
-    ("GatewayFrontendClientCertificateValidation", "needs HTTPS listeners (not implemented yet)"),
-    ("GatewayFrontendClientCertificateValidationInsecureFallback", "needs HTTPS listeners (not implemented yet)"),
+    (
+        "GatewayAddressEmpty",
+        "standalone Rauta has no address pool: a type-only address binds 0.0.0.0",
+    ),
+    (
+        "GatewayInfrastructurePropagation",
+        "Kubernetes only: standalone Rauta creates no Pods or Services",
+    ),
+    (
+        "GatewayHTTPSListenerDetectMisdirectedRequests",
+        "needs HTTPS listeners (not implemented yet)",
+    ),
+    (
+        "GatewayBackendClientCertificate",
+        "needs TLS to backends (not implemented yet)",
+    ),
+    (
+        "GatewayFrontendClientCertificateValidation",
+        "needs HTTPS listeners (not implemented yet)",
+    ),
+    (
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
+        "needs HTTPS listeners (not implemented yet)",
+    ),
     ("ListenerSet", "ListenerSet is not implemented"),
     ("BackendTLSPolicy", "needs TLS to backends (not implemented yet)"),
-    ("BackendTLSPolicySANValidation", "needs TLS to backends (not implemented yet)"),
+    (
+        "BackendTLSPolicySANValidation",
+        "needs TLS to backends (not implemented yet)",
+    ),
     ("GRPCRoute", "GRPCRoute is not implemented yet"),
     ("GRPCRouteNamedRouteRule", "GRPCRoute is not implemented yet"),
     ("GRPCRouteRequestHeaderModifier", "GRPCRoute is not implemented yet"),
@@ -73,7 +94,10 @@ pub fn claims(feature: &str) -> bool {
 
 /// Why Rauta does not claim `feature`.
 pub fn why_not(feature: &str) -> &'static str {
-    NOT_CLAIMED.iter().find(|(f, _)| *f == feature).map_or("not claimed", |(_, why)| why)
+    NOT_CLAIMED
+        .iter()
+        .find(|(f, _)| *f == feature)
+        .map_or("not claimed", |(_, why)| why)
 }
 
 /// Something a scenario needs beyond its official features: a part of Rauta that the features

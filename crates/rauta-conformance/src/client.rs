@@ -61,7 +61,11 @@ pub fn address_host(addr: SocketAddr) -> String {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         v4 => v4.to_string(),
     };
-    if addr.port() == 80 { ip } else { format!("{ip}:{}", addr.port()) }
+    if addr.port() == 80 {
+        ip
+    } else {
+        format!("{ip}:{}", addr.port())
+    }
 }
 
 /// What the echo backend says it received (its JSON answer).
@@ -124,7 +128,12 @@ pub struct Captured {
 impl Captured {
     /// All values of a response header, joined with `,`.
     pub fn header(&self, name: &str) -> Option<String> {
-        let values: Vec<&str> = self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = self
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         (!values.is_empty()).then(|| values.join(","))
     }
 
@@ -147,24 +156,36 @@ pub async fn send(addr: SocketAddr, req: &Request) -> Result<Captured, String> {
 }
 
 async fn send_once(addr: SocketAddr, req: &Request) -> Result<Captured, String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
     let host = req.host_header(addr);
     let body = Full::new(Bytes::from(req.body.clone().unwrap_or_default()));
     let response = match req.protocol {
         Protocol::Http1 => {
-            let mut builder = http::Request::builder().method(req.method()).uri(&req.path).header(http::header::HOST, &host);
+            let mut builder = http::Request::builder()
+                .method(req.method())
+                .uri(&req.path)
+                .header(http::header::HOST, &host);
             for (k, v) in &req.headers {
                 builder = builder.header(k.as_str(), v.as_str());
             }
             let request = builder.body(body).map_err(|e| format!("bad request: {e}"))?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
             tokio::spawn(conn);
-            sender.send_request(request).await.map_err(|e| format!("request: {e}"))?
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("request: {e}"))?
         }
         Protocol::H2cPriorKnowledge => {
             let uri = format!("http://{host}{}", req.path);
-            let mut builder = http::Request::builder().method(req.method()).uri(uri).version(Version::HTTP_2);
+            let mut builder = http::Request::builder()
+                .method(req.method())
+                .uri(uri)
+                .version(Version::HTTP_2);
             for (k, v) in &req.headers {
                 builder = builder.header(k.as_str(), v.as_str());
             }
@@ -173,23 +194,45 @@ async fn send_once(addr: SocketAddr, req: &Request) -> Result<Captured, String> 
                 .await
                 .map_err(|e| format!("h2c handshake: {e}"))?;
             tokio::spawn(conn);
-            sender.send_request(request).await.map_err(|e| format!("request: {e}"))?
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("request: {e}"))?
         }
     };
     let (parts, body) = response.into_parts();
     let body = body.collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
-    let is_json = parts.headers.get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"application/json");
+    let is_json = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
     let echo = if is_json {
-        Some(serde_json::from_slice(&body).map_err(|e| format!("response claims JSON but is not an echo answer: {e}"))?)
+        Some(
+            serde_json::from_slice(&body)
+                .map_err(|e| format!("response claims JSON but is not an echo answer: {e}"))?,
+        )
     } else {
         None
     };
-    Ok(Captured { status: parts.status.as_u16(), version: parts.version, headers: parts.headers, body, echo })
+    Ok(Captured {
+        status: parts.status.as_u16(),
+        version: parts.version,
+        headers: parts.headers,
+        body,
+        echo,
+    })
 }
 
 /// A plain GET, for the admin server.
 pub async fn get(addr: SocketAddr, path: &str) -> Result<Captured, String> {
-    send(addr, &Request { path: path.to_owned(), ..Request::default() }).await
+    send(
+        addr,
+        &Request {
+            path: path.to_owned(),
+            ..Request::default()
+        },
+    )
+    .await
 }
 
 /// A redirect target as the suite reads it (`Location` resolved against the request URL).
@@ -221,7 +264,12 @@ impl Location {
         if host.is_empty() {
             return Err(format!("Location {location:?} has no host"));
         }
-        Ok(Self { scheme, host, port, path })
+        Ok(Self {
+            scheme,
+            host,
+            port,
+            path,
+        })
     }
 }
 
@@ -246,7 +294,10 @@ mod tests {
     fn host_header_omits_the_default_port() {
         assert_eq!(address_host("127.1.0.1:80".parse().unwrap()), "127.1.0.1");
         assert_eq!(address_host("127.1.0.1:8080".parse().unwrap()), "127.1.0.1:8080");
-        let req = Request { host: Some("example.com".into()), ..Request::default() };
+        let req = Request {
+            host: Some("example.com".into()),
+            ..Request::default()
+        };
         assert_eq!(req.host_header("127.0.0.1:80".parse().unwrap()), "example.com");
     }
 
@@ -255,7 +306,12 @@ mod tests {
         let loc = |l: &str| Location::parse(l, "http", "127.1.0.1").unwrap();
         assert_eq!(
             loc("https://example.org:8443/a/b?x=1"),
-            Location { scheme: "https".into(), host: "example.org".into(), port: "8443".into(), path: "/a/b".into() }
+            Location {
+                scheme: "https".into(),
+                host: "example.org".into(),
+                port: "8443".into(),
+                path: "/a/b".into()
+            }
         );
         assert_eq!(loc("http://example.org").path, "");
         assert_eq!(loc("/p").host, "127.1.0.1");

@@ -26,15 +26,30 @@ pub const APP: &str = "gateway-conformance-app-backend";
 pub const WEB: &str = "gateway-conformance-web-backend";
 
 /// `infra-backend-v1`.
-pub const V1: Backend = Backend { name: "infra-backend-v1", namespace: INFRA };
+pub const V1: Backend = Backend {
+    name: "infra-backend-v1",
+    namespace: INFRA,
+};
 /// `infra-backend-v2`.
-pub const V2: Backend = Backend { name: "infra-backend-v2", namespace: INFRA };
+pub const V2: Backend = Backend {
+    name: "infra-backend-v2",
+    namespace: INFRA,
+};
 /// `infra-backend-v3`.
-pub const V3: Backend = Backend { name: "infra-backend-v3", namespace: INFRA };
+pub const V3: Backend = Backend {
+    name: "infra-backend-v3",
+    namespace: INFRA,
+};
 /// `web-backend`.
-pub const WEB_BACKEND: Backend = Backend { name: "web-backend", namespace: WEB };
+pub const WEB_BACKEND: Backend = Backend {
+    name: "web-backend",
+    namespace: WEB,
+};
 /// `app-backend-v1`.
-pub const APP_V1: Backend = Backend { name: "app-backend-v1", namespace: APP };
+pub const APP_V1: Backend = Backend {
+    name: "app-backend-v1",
+    namespace: APP,
+};
 
 /// A Gateway in the infra namespace.
 pub fn gw(name: &str) -> Key {
@@ -122,7 +137,10 @@ impl Ctx {
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clean {}", dir.display()))?;
         }
         let store = Store::new(&dir.join("config")).with_context(|| format!("cannot create {}", dir.display()))?;
-        let addresses = Addresses { slot, gateways: HashMap::new() };
+        let addresses = Addresses {
+            slot,
+            gateways: HashMap::new(),
+        };
         let placeholders = Placeholders(vec![
             ("CONTROLLER_NAME".into(), shared.controller.clone()),
             ("USABLE_ADDRESS".into(), addresses.ip(201).to_string()),
@@ -163,7 +181,10 @@ impl Ctx {
 
     /// An address of the test's block (`127.1.<slot>.<host>`).
     pub fn ip(&self, host: u8) -> IpAddr {
-        self.addresses.lock().map(|a| a.ip(host)).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        self.addresses
+            .lock()
+            .map(|a| a.ip(host))
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
     }
 
     fn lock_store(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Store>> {
@@ -202,7 +223,10 @@ impl Ctx {
         for d in docs.iter().filter(|d| manifest::str_at(d, "kind") == "Deployment") {
             started.extend(self.shared.network.start(d).await?);
         }
-        self.test_pods.lock().map_err(|_| anyhow!("pods lock poisoned"))?.extend(started);
+        self.test_pods
+            .lock()
+            .map_err(|_| anyhow!("pods lock poisoned"))?
+            .extend(started);
         self.lock_store()?.apply(TEST_FILE, docs)?;
         self.sync_endpoints()
     }
@@ -210,7 +234,11 @@ impl Ctx {
     /// Changes a resource (a spec change bumps its generation), like a merge patch.
     pub fn patch(&self, key: &Key, edit: impl FnOnce(&mut Value)) -> anyhow::Result<()> {
         self.lock_store()?.patch(key, edit)?;
-        if key.kind == "Service" { self.sync_endpoints() } else { Ok(()) }
+        if key.kind == "Service" {
+            self.sync_endpoints()
+        } else {
+            Ok(())
+        }
     }
 
     /// Deletes a resource.
@@ -236,7 +264,11 @@ impl Ctx {
     /// The IPs of the pods of a Deployment (base or test).
     pub fn pod_ips(&self, namespace: &str, deployment: &str) -> Vec<IpAddr> {
         let prefix = format!("{deployment}-");
-        let test_pods = self.test_pods.lock().map(|p| p.iter().map(|p| (p.namespace.clone(), p.name.clone(), p.ip)).collect::<Vec<_>>());
+        let test_pods = self.test_pods.lock().map(|p| {
+            p.iter()
+                .map(|p| (p.namespace.clone(), p.name.clone(), p.ip))
+                .collect::<Vec<_>>()
+        });
         self.shared
             .base_pods
             .iter()
@@ -284,7 +316,11 @@ impl Ctx {
         match rauta::statuses(self.admin).await {
             Ok(s) => Ok(s),
             Err(e) => {
-                let exited = self.rauta.lock().ok().and_then(|mut r| r.as_mut().and_then(Rauta::exited));
+                let exited = self
+                    .rauta
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.as_mut().and_then(Rauta::exited));
                 Err(exited.unwrap_or(e))
             }
         }
@@ -325,7 +361,10 @@ impl Ctx {
 
     /// `GatewayClass` / `Gateway` conditions current and including `want`.
     pub async fn condition(&self, key: &Key, want: Cond) -> anyhow::Result<()> {
-        self.wait_status(key, &format!("{} condition", want.type_), |s, g| status::resource_condition(s, g, &want)).await
+        self.wait_status(key, &format!("{} condition", want.type_), |s, g| {
+            status::resource_condition(s, g, &want)
+        })
+        .await
     }
 
     /// Every condition of `key` at the current generation (`…MustHaveLatestConditions`).
@@ -333,15 +372,45 @@ impl Ctx {
         self.wait_status(key, "latest conditions", status::current).await
     }
 
+    /// `HTTPRouteMustHaveLatestConditions`: every parent entry's conditions are current.
+    pub async fn latest_conditions_of_parents(&self, r: &Key) -> anyhow::Result<()> {
+        self.wait_status(r, "latest parent conditions", |s, g| {
+            let parents = s
+                .get("parents")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            parents.iter().try_for_each(|p| status::current(p, g))
+        })
+        .await
+    }
+
+    /// The generation the runner gave a resource.
+    pub fn generation(&self, key: &Key) -> anyhow::Result<i64> {
+        self.lock_store()?.generation(key).ok_or_else(|| anyhow!("no {key}"))
+    }
+
     /// The Gateway's address joined with the port of its first listener (or of `listener`).
     pub async fn gateway_address(&self, gw: &Key, listener: Option<&str>) -> anyhow::Result<SocketAddr> {
         let spec = self.resource(gw)?;
-        let listeners = spec.pointer("/spec/listeners").and_then(Value::as_array).cloned().unwrap_or_default();
+        let listeners = spec
+            .pointer("/spec/listeners")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let chosen = listener
-            .and_then(|name| listeners.iter().find(|l| l.get("name").and_then(Value::as_str) == Some(name)))
+            .and_then(|name| {
+                listeners
+                    .iter()
+                    .find(|l| l.get("name").and_then(Value::as_str) == Some(name))
+            })
             .or(listeners.first())
             .ok_or_else(|| anyhow!("{gw} has no listener"))?;
-        let port = chosen.get("port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(80);
+        let port = chosen
+            .get("port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(80);
         let address = std::sync::Mutex::new(String::new());
         self.wait_status(gw, "an address in status", |s, g| {
             let a = status::gateway_address(s, g)?;
@@ -352,7 +421,9 @@ impl Ctx {
         })
         .await?;
         let address = address.into_inner().unwrap_or_default();
-        let ip: IpAddr = address.parse().map_err(|_| anyhow!("{gw}: status address {address:?} is not an IP"))?;
+        let ip: IpAddr = address
+            .parse()
+            .map_err(|_| anyhow!("{gw}: status address {address:?} is not an IP"))?;
         Ok(SocketAddr::new(ip, port))
     }
 
@@ -365,21 +436,39 @@ impl Ctx {
         let parents: Vec<ParentExpect> = if sections.is_empty() {
             vec![parent(&gw_ns, &gw.name, None, vec![status::ACCEPTED])]
         } else {
-            sections.iter().map(|s| parent(&gw_ns, &gw.name, Some(s), vec![status::ACCEPTED])).collect()
+            sections
+                .iter()
+                .map(|s| parent(&gw_ns, &gw.name, Some(s), vec![status::ACCEPTED]))
+                .collect()
         };
         for r in routes {
             let required = r.namespace != gw.namespace;
             self.route_parents(r, &parents, required).await?;
         }
-        let wants = [cond("ResolvedRefs", "True", ""), cond("Accepted", "True", ""), cond("Programmed", "True", "")];
-        self.wait_status(gw, "every listener ready", |s, _| status::listeners_have(s, &wants, &[])).await?;
+        let wants = [
+            cond("ResolvedRefs", "True", ""),
+            cond("Accepted", "True", ""),
+            cond("Programmed", "True", ""),
+        ];
+        self.wait_status(gw, "every listener ready", |s, _| {
+            status::listeners_have(s, &wants, &[])
+        })
+        .await?;
         Ok(addr)
     }
 
     /// `RouteMustHaveParents`.
-    pub async fn route_parents(&self, r: &Key, parents: &[ParentExpect], namespace_required: bool) -> anyhow::Result<()> {
+    pub async fn route_parents(
+        &self,
+        r: &Key,
+        parents: &[ParentExpect],
+        namespace_required: bool,
+    ) -> anyhow::Result<()> {
         let controller = self.controller().to_owned();
-        self.wait_status(r, "parents", |s, g| status::route_parents(s, g, &controller, parents, namespace_required)).await
+        self.wait_status(r, "parents", |s, g| {
+            status::route_parents(s, g, &controller, parents, namespace_required)
+        })
+        .await
     }
 
     /// `HTTPRouteMustHaveCondition`: some parent entry for `gw` has `want`.
@@ -399,26 +488,35 @@ impl Ctx {
     /// `HTTPRouteMustHaveNoAcceptedParents`: no parent entry (seen twice) or one not accepted.
     pub async fn route_not_accepted(&self, r: &Key) -> anyhow::Result<()> {
         let empty_seen = std::sync::atomic::AtomicBool::new(false);
-        self.wait_status(r, "no accepted parents", |s, g| match status::route_no_accepted_parents(s, g)? {
-            true if !empty_seen.swap(true, std::sync::atomic::Ordering::Relaxed) => Err("empty once".to_owned()),
-            _ => Ok(()),
-        })
+        self.wait_status(
+            r,
+            "no accepted parents",
+            |s, g| match status::route_no_accepted_parents(s, g)? {
+                true if !empty_seen.swap(true, std::sync::atomic::Ordering::Relaxed) => Err("empty once".to_owned()),
+                _ => Ok(()),
+            },
+        )
         .await
     }
 
     /// `GatewayStatusMustHaveListeners`.
     pub async fn gateway_listeners(&self, gw: &Key, expected: &[ListenerExpect]) -> anyhow::Result<()> {
-        self.wait_status(gw, "listener statuses", |s, g| status::gateway_listeners(s, g, expected)).await
+        self.wait_status(gw, "listener statuses", |s, g| {
+            status::gateway_listeners(s, g, expected)
+        })
+        .await
     }
 
     /// `GatewayMustHaveZeroRoutes`.
     pub async fn gateway_zero_routes(&self, gw: &Key) -> anyhow::Result<()> {
-        self.wait_status(gw, "zero attached routes", status::gateway_zero_routes).await
+        self.wait_status(gw, "zero attached routes", status::gateway_zero_routes)
+            .await
     }
 
     /// `GatewayListenersMustHaveConditions` (all listeners, or those in `only`).
     pub async fn listeners_have(&self, gw: &Key, wants: &[Cond], only: &[&str]) -> anyhow::Result<()> {
-        self.wait_status(gw, "listener conditions", |s, _| status::listeners_have(s, wants, only)).await
+        self.wait_status(gw, "listener conditions", |s, _| status::listeners_have(s, wants, only))
+            .await
     }
 
     /// `NamespacesMustBeReady` for the Gateways: every Gateway of `namespace` that is not
@@ -430,7 +528,9 @@ impl Ctx {
                 .all("Gateway")
                 .filter(|g| manifest::str_at(g, "metadata.namespace") == namespace)
                 .filter(|g| {
-                    g.pointer("/metadata/annotations/gateway-api~1skip-this-for-readiness").and_then(Value::as_str) != Some("true")
+                    g.pointer("/metadata/annotations/gateway-api~1skip-this-for-readiness")
+                        .and_then(Value::as_str)
+                        != Some("true")
                 })
                 .filter_map(Key::of)
                 .collect()
@@ -444,26 +544,37 @@ impl Ctx {
 
     /// `MakeRequestAndExpectEventuallyConsistentResponse`.
     pub async fn expect(&self, addr: SocketAddr, case: Case) -> anyhow::Result<()> {
-        converge::expect_response(self.timeouts(), addr, &case).await.map_err(|e| anyhow!(e))
+        converge::expect_response(self.timeouts(), addr, &case)
+            .await
+            .map_err(|e| anyhow!(e))
     }
 
     /// Every case at once (the suite runs them as parallel subtests); fails with every failure.
     pub async fn expect_all(&self, addr: SocketAddr, cases: Vec<Case>) -> anyhow::Result<()> {
         let results = futures_util::future::join_all(
-            cases.iter().map(|c| converge::expect_response(self.timeouts(), addr, c)),
+            cases
+                .iter()
+                .map(|c| converge::expect_response(self.timeouts(), addr, c)),
         )
         .await;
         let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(anyhow!("{} of {} requests failed:\n  {}", failures.len(), cases.len(), failures.join("\n  ")))
+            Err(anyhow!(
+                "{} of {} requests failed:\n  {}",
+                failures.len(),
+                cases.len(),
+                failures.join("\n  ")
+            ))
         }
     }
 
     /// `MakeRequestAndExpectFailure`.
     pub async fn expect_failure(&self, addr: SocketAddr, case: Case) -> anyhow::Result<()> {
-        converge::expect_failure(self.timeouts(), addr, &case).await.map_err(|e| anyhow!(e))
+        converge::expect_failure(self.timeouts(), addr, &case)
+            .await
+            .map_err(|e| anyhow!(e))
     }
 }
 

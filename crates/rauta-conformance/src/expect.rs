@@ -80,7 +80,11 @@ pub fn get(path: &str) -> Case {
 /// A request with `method` to `path`, expecting 200 from any backend.
 pub fn request(method: Method, path: &str) -> Case {
     Case {
-        request: Request { method: Some(method), path: path.to_owned(), ..Request::default() },
+        request: Request {
+            method: Some(method),
+            path: path.to_owned(),
+            ..Request::default()
+        },
         statuses: vec![200],
         backend: String::new(),
         namespace: String::new(),
@@ -156,7 +160,9 @@ impl Case {
 
     /// Expects the backend to see a header with this (comma-joined) value.
     pub fn seen_header(mut self, name: &str, value: &str) -> Self {
-        self.expected_request_mut().headers.push((name.to_owned(), value.to_owned()));
+        self.expected_request_mut()
+            .headers
+            .push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -180,7 +186,8 @@ impl Case {
 
     /// Expects a response header with one of `values`.
     pub fn response_header_in(mut self, name: &str, values: &[&str]) -> Self {
-        self.response_header_choices.push((name.to_owned(), values.iter().map(|v| (*v).to_owned()).collect()));
+        self.response_header_choices
+            .push((name.to_owned(), values.iter().map(|v| (*v).to_owned()).collect()));
         self
     }
 
@@ -213,10 +220,23 @@ impl Case {
 
     /// A one-line description for logs and failures.
     pub fn describe(&self) -> String {
-        let host = self.request.host.as_deref().map(|h| format!(" Host {h}")).unwrap_or_default();
+        let host = self
+            .request
+            .host
+            .as_deref()
+            .map(|h| format!(" Host {h}"))
+            .unwrap_or_default();
         let headers: Vec<String> = self.request.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        let headers = if headers.is_empty() { String::new() } else { format!(" [{}]", headers.join(", ")) };
-        let want = if self.backend.is_empty() { format!("{:?}", self.statuses) } else { format!("→ {}", self.backend) };
+        let headers = if headers.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", headers.join(", "))
+        };
+        let want = if self.backend.is_empty() {
+            format!("{:?}", self.statuses)
+        } else {
+            format!("→ {}", self.backend)
+        };
         format!("{} {}{host}{headers} {want}", self.request.method(), self.request.path)
     }
 }
@@ -264,7 +284,12 @@ pub fn compare(case: &Case, addr: SocketAddr, got: &Captured) -> Result<(), Stri
         return Ok(());
     }
     if !case.statuses.contains(&got.status) {
-        return Err(format!("expected status {:?}, got {} (body: {:?})", case.statuses, got.status, got.body_text()));
+        return Err(format!(
+            "expected status {:?}, got {} (body: {:?})",
+            case.statuses,
+            got.status,
+            got.body_text()
+        ));
     }
     if got.status == 200 || got.status == 204 {
         compare_answer(case, got)
@@ -278,7 +303,10 @@ pub fn compare(case: &Case, addr: SocketAddr, got: &Captured) -> Result<(), Stri
 fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
     let method = case.request.method().to_string();
     // Not an echo answer: the suite assumes the right method and compares the rest with blanks.
-    let echo = got.echo.clone().unwrap_or_else(|| EchoAnswer { method: method.clone(), ..EchoAnswer::default() });
+    let echo = got.echo.clone().unwrap_or_else(|| EchoAnswer {
+        method: method.clone(),
+        ..EchoAnswer::default()
+    });
     let expected = case.expected_request.clone().unwrap_or_else(|| ExpectedRequest {
         method: Some(method.clone()),
         host: case.request.host.clone(),
@@ -293,13 +321,24 @@ fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
         return Err(format!("backend saw host {:?}, expected {host:?}", echo.host));
     }
     if want_path != echo.path {
-        return Err(format!("backend saw path {:?}, expected {want_path:?} (status {}, body {:?})", echo.path, got.status, got.body_text()));
+        return Err(format!(
+            "backend saw path {:?}, expected {want_path:?} (status {}, body {:?})",
+            echo.path,
+            got.status,
+            got.body_text()
+        ));
     }
     if want_method != echo.method {
-        return Err(format!("backend saw method {:?}, expected {want_method:?}", echo.method));
+        return Err(format!(
+            "backend saw method {:?}, expected {want_method:?}",
+            echo.method
+        ));
     }
     if case.namespace != echo.namespace {
-        return Err(format!("answer from namespace {:?}, expected {:?} (pod {:?})", echo.namespace, case.namespace, echo.pod));
+        return Err(format!(
+            "answer from namespace {:?}, expected {:?} (pod {:?})",
+            echo.namespace, case.namespace, echo.pod
+        ));
     }
     for (name, value) in &expected.headers {
         match echo.header(name) {
@@ -308,15 +347,27 @@ fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
             Some(_) => {}
         }
     }
-    let strip = |s: &str| if case.ignore_whitespace { s.replace(' ', "") } else { s.to_owned() };
+    let strip = |s: &str| {
+        if case.ignore_whitespace {
+            s.replace(' ', "")
+        } else {
+            s.to_owned()
+        }
+    };
     for (name, values) in &case.response_header_choices {
-        let got_value = got.header(name).ok_or_else(|| format!("response has no {name} header; headers: {:?}", got.headers))?;
+        let got_value = got
+            .header(name)
+            .ok_or_else(|| format!("response has no {name} header; headers: {:?}", got.headers))?;
         if !values.iter().any(|v| strip(v) == strip(&got_value)) {
-            return Err(format!("response header {name}: {got_value:?}, expected one of {values:?}"));
+            return Err(format!(
+                "response header {name}: {got_value:?}, expected one of {values:?}"
+            ));
         }
     }
     for (name, value) in &case.response_headers {
-        let got_value = got.header(name).ok_or_else(|| format!("response has no {name} header; headers: {:?}", got.headers))?;
+        let got_value = got
+            .header(name)
+            .ok_or_else(|| format!("response has no {name} header; headers: {:?}", got.headers))?;
         if strip(&got_value) != strip(value) {
             return Err(format!("response header {name}: {got_value:?}, expected {value:?}"));
         }
@@ -346,28 +397,46 @@ fn compare_redirect(case: &Case, addr: SocketAddr, got: &Captured) -> Result<(),
     let request_path = case.request.path.split('?').next().unwrap_or_default();
     let want_path = expected.path.clone().unwrap_or_else(|| request_path.to_owned());
     if want_host != loc.host {
-        return Err(format!("redirect to host {:?}, expected {want_host:?} (Location {location:?})", loc.host));
+        return Err(format!(
+            "redirect to host {:?}, expected {want_host:?} (Location {location:?})",
+            loc.host
+        ));
     }
     match &expected.port {
         None => {
             let scheme = loc.scheme.as_str();
             if scheme == "http" && !matches!(loc.port.as_str(), "" | "80") {
-                return Err(format!("http redirect with port {:?}, expected none or 80 (Location {location:?})", loc.port));
+                return Err(format!(
+                    "http redirect with port {:?}, expected none or 80 (Location {location:?})",
+                    loc.port
+                ));
             }
             if scheme == "https" && !matches!(loc.port.as_str(), "" | "443") {
-                return Err(format!("https redirect with port {:?}, expected none or 443 (Location {location:?})", loc.port));
+                return Err(format!(
+                    "https redirect with port {:?}, expected none or 443 (Location {location:?})",
+                    loc.port
+                ));
             }
         }
         Some(port) if *port != loc.port => {
-            return Err(format!("redirect to port {:?}, expected {port:?} (Location {location:?})", loc.port));
+            return Err(format!(
+                "redirect to port {:?}, expected {port:?} (Location {location:?})",
+                loc.port
+            ));
         }
         Some(_) => {}
     }
     if want_scheme != loc.scheme {
-        return Err(format!("redirect with scheme {:?}, expected {want_scheme:?} (Location {location:?})", loc.scheme));
+        return Err(format!(
+            "redirect with scheme {:?}, expected {want_scheme:?} (Location {location:?})",
+            loc.scheme
+        ));
     }
     if want_path != loc.path {
-        return Err(format!("redirect to path {:?}, expected {want_path:?} (Location {location:?})", loc.path));
+        return Err(format!(
+            "redirect to path {:?}, expected {want_path:?} (Location {location:?})",
+            loc.path
+        ));
     }
     Ok(())
 }
@@ -379,7 +448,10 @@ mod tests {
 
     use super::*;
 
-    const V1: Backend = Backend { name: "infra-backend-v1", namespace: "infra" };
+    const V1: Backend = Backend {
+        name: "infra-backend-v1",
+        namespace: "infra",
+    };
 
     fn answer(status: u16, echo: Option<&str>, headers: &[(&'static str, &str)]) -> Captured {
         let mut map = HeaderMap::new();
@@ -402,20 +474,56 @@ mod tests {
     #[test]
     fn backend_answers_are_matched_like_the_suite() {
         let ok = r#"{"path": "/one", "method": "GET", "namespace": "infra", "pod": "infra-backend-v1-abc-de", "headers": {"Version": ["one"]}}"#;
-        assert_eq!(compare(&get("/one").to(V1), addr(), &answer(200, Some(ok), &[])), Ok(()));
-        assert_eq!(compare(&get("/one").header("version", "one").to(V1), addr(), &answer(200, Some(ok), &[])), Ok(()));
-        assert!(compare(&get("/one").header("version", "two").to(V1), addr(), &answer(200, Some(ok), &[])).is_err());
-        assert!(compare(&get("/two").to(V1), addr(), &answer(200, Some(ok), &[])).is_err(), "path differs");
-        let v2 = Backend { name: "infra-backend-v2", namespace: "infra" };
-        assert!(compare(&get("/one").to(v2), addr(), &answer(200, Some(ok), &[])).is_err(), "pod differs");
-        assert!(compare(&get("/one"), addr(), &answer(200, Some(ok), &[])).is_err(), "namespace must be empty when none is named");
+        assert_eq!(
+            compare(&get("/one").to(V1), addr(), &answer(200, Some(ok), &[])),
+            Ok(())
+        );
+        assert_eq!(
+            compare(
+                &get("/one").header("version", "one").to(V1),
+                addr(),
+                &answer(200, Some(ok), &[])
+            ),
+            Ok(())
+        );
+        assert!(
+            compare(
+                &get("/one").header("version", "two").to(V1),
+                addr(),
+                &answer(200, Some(ok), &[])
+            )
+            .is_err()
+        );
+        assert!(
+            compare(&get("/two").to(V1), addr(), &answer(200, Some(ok), &[])).is_err(),
+            "path differs"
+        );
+        let v2 = Backend {
+            name: "infra-backend-v2",
+            namespace: "infra",
+        };
+        assert!(
+            compare(&get("/one").to(v2), addr(), &answer(200, Some(ok), &[])).is_err(),
+            "pod differs"
+        );
+        assert!(
+            compare(&get("/one"), addr(), &answer(200, Some(ok), &[])).is_err(),
+            "namespace must be empty when none is named"
+        );
         assert!(compare(&get("/one").to(V1), addr(), &answer(500, None, &[])).is_err());
     }
 
     #[test]
     fn a_200_that_is_not_an_echo_answer_fails_a_path_check() {
         assert!(compare(&get("/").status(200), addr(), &answer(200, None, &[])).is_err());
-        assert_eq!(compare(&request(Method::OPTIONS, "/").statuses(&[200, 204]).seen_path(""), addr(), &answer(204, None, &[])), Ok(()));
+        assert_eq!(
+            compare(
+                &request(Method::OPTIONS, "/").statuses(&[200, 204]).seen_path(""),
+                addr(),
+                &answer(204, None, &[])
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -429,26 +537,51 @@ mod tests {
         let echo = r#"{"path": "/", "method": "GET", "namespace": "infra", "pod": "infra-backend-v1-a-b", "headers": {"X-Header-Add": ["a", "b"]}}"#;
         let got = answer(200, Some(echo), &[("x-resp", "1, 2"), ("x-resp", "3")]);
         let base = || get("/").to(V1);
-        assert_eq!(compare(&base().seen_header("x-header-add", "a,b"), addr(), &got), Ok(()));
+        assert_eq!(
+            compare(&base().seen_header("x-header-add", "a,b"), addr(), &got),
+            Ok(())
+        );
         assert!(compare(&base().unseen_header("X-Header-Add"), addr(), &got).is_err());
-        assert_eq!(compare(&base().response_header("X-Resp", "1,2,3").ignoring_whitespace(), addr(), &got), Ok(()));
+        assert_eq!(
+            compare(
+                &base().response_header("X-Resp", "1,2,3").ignoring_whitespace(),
+                addr(),
+                &got
+            ),
+            Ok(())
+        );
         assert!(compare(&base().response_header("X-Resp", "1,2,3"), addr(), &got).is_err());
         assert!(compare(&base().no_response_header("x-resp"), addr(), &got).is_err());
-        assert_eq!(compare(&base().response_header_in("x-resp", &["x", "1, 2,3"]), addr(), &got), Ok(()));
+        assert_eq!(
+            compare(&base().response_header_in("x-resp", &["x", "1, 2,3"]), addr(), &got),
+            Ok(())
+        );
     }
 
     #[test]
     fn redirects() {
         let got = |l: &str| answer(302, None, &[("location", l)]);
-        let case = get("/hostname-redirect").status(302).redirect(redirect().host("example.org"));
-        assert_eq!(compare(&case, addr(), &got("http://example.org/hostname-redirect")), Ok(()));
-        assert_eq!(compare(&case, addr(), &got("http://example.org:80/hostname-redirect")), Ok(()));
+        let case = get("/hostname-redirect")
+            .status(302)
+            .redirect(redirect().host("example.org"));
+        assert_eq!(
+            compare(&case, addr(), &got("http://example.org/hostname-redirect")),
+            Ok(())
+        );
+        assert_eq!(
+            compare(&case, addr(), &got("http://example.org:80/hostname-redirect")),
+            Ok(())
+        );
         assert!(compare(&case, addr(), &got("http://example.org:8080/hostname-redirect")).is_err());
         assert!(compare(&case, addr(), &got("https://example.org/hostname-redirect")).is_err());
         assert!(compare(&case, addr(), &got("http://example.com/hostname-redirect")).is_err());
         let port = get("/p").status(302).redirect(redirect().port("8083"));
         assert_eq!(compare(&port, addr(), &got("http://127.1.0.1:8083/p")), Ok(()));
         assert!(compare(&port, addr(), &got("http://127.1.0.1/p")).is_err());
-        assert_eq!(compare(&get("/p").status(302), addr(), &got("nonsense")), Ok(()), "no redirect expectation");
+        assert_eq!(
+            compare(&get("/p").status(302), addr(), &got("nonsense")),
+            Ok(()),
+            "no redirect expectation"
+        );
     }
 }

@@ -124,14 +124,21 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let binary = args.rauta.clone().unwrap_or_else(default_binary);
-    anyhow::ensure!(binary.is_file(), "no rauta binary at {} (build it with cargo build --release -p rauta)", binary.display());
+    anyhow::ensure!(
+        binary.is_file(),
+        "no rauta binary at {} (build it with cargo build --release -p rauta)",
+        binary.display()
+    );
 
     let started = Instant::now();
     let shared = Arc::new(scenarios::setup(binary, &args.manifests, &args.work_dir).await?);
     let results = suite::run(shared, &profiles, &selection).await;
     let took = started.elapsed();
 
-    let reports: Vec<report::ProfileReport> = profiles.iter().map(|p| report::ProfileReport::new(p, &results)).collect();
+    let reports: Vec<report::ProfileReport> = profiles
+        .iter()
+        .map(|p| report::ProfileReport::new(p, &results))
+        .collect();
     let meta = report::Meta {
         date: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         version: args.implementation_version.clone(),
@@ -165,7 +172,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}: {}", r.profile.name, r.summary());
     }
     let core_failed = reports.iter().any(|r| r.core.result() == "failure");
-    Ok(if core_failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if core_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {

@@ -12,10 +12,18 @@ use serde_json::{Value, json};
 pub enum ManifestError {
     /// The text is not YAML.
     #[error("{origin}: document {document}: {message}")]
-    Yaml { origin: String, document: usize, message: String },
+    Yaml {
+        origin: String,
+        document: usize,
+        message: String,
+    },
     /// A document is not a resource.
     #[error("{origin}: document {document}: {message}")]
-    NotAResource { origin: String, document: usize, message: String },
+    NotAResource {
+        origin: String,
+        document: usize,
+        message: String,
+    },
 }
 
 /// Identity of a resource: kind, namespace (`None` when cluster-scoped) and name.
@@ -32,12 +40,20 @@ pub struct Key {
 impl Key {
     /// A namespaced key.
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
-        Self { kind: kind.to_owned(), namespace: Some(namespace.to_owned()), name: name.to_owned() }
+        Self {
+            kind: kind.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            name: name.to_owned(),
+        }
     }
 
     /// A cluster-scoped key.
     pub fn cluster(kind: &str, name: &str) -> Self {
-        Self { kind: kind.to_owned(), namespace: None, name: name.to_owned() }
+        Self {
+            kind: kind.to_owned(),
+            namespace: None,
+            name: name.to_owned(),
+        }
     }
 
     /// The key of a resource document.
@@ -48,9 +64,18 @@ impl Key {
         let namespace = if is_cluster_scoped(kind) {
             None
         } else {
-            Some(meta.get("namespace").and_then(Value::as_str).unwrap_or("default").to_owned())
+            Some(
+                meta.get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    .to_owned(),
+            )
         };
-        Some(Self { kind: kind.to_owned(), namespace, name: name.to_owned() })
+        Some(Self {
+            kind: kind.to_owned(),
+            namespace,
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -131,11 +156,19 @@ pub fn spec_of(doc: &Value) -> Value {
 /// The `spec.addresses` the runner gives a Gateway so that Gateways sharing a port do not
 /// collide: its own loopback IP, unless the manifest asks for addresses itself.
 pub fn assign_gateway_address(doc: &mut Value, ip: IpAddr) {
-    let Some(spec) = doc.get_mut("spec").and_then(Value::as_object_mut) else { return };
-    if spec.get("addresses").is_some_and(|a| a.as_array().is_some_and(|a| !a.is_empty())) {
+    let Some(spec) = doc.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if spec
+        .get("addresses")
+        .is_some_and(|a| a.as_array().is_some_and(|a| !a.is_empty()))
+    {
         return;
     }
-    spec.insert("addresses".to_owned(), json!([{"type": "IPAddress", "value": ip.to_string()}]));
+    spec.insert(
+        "addresses".to_owned(),
+        json!([{"type": "IPAddress", "value": ip.to_string()}]),
+    );
 }
 
 /// A pointer into a document, `a.b.c`, creating nothing.
@@ -171,7 +204,10 @@ mod tests {
         let ip: IpAddr = "127.1.2.3".parse().unwrap();
         let mut plain = json!({"kind": "Gateway", "spec": {"listeners": []}});
         assign_gateway_address(&mut plain, ip);
-        assert_eq!(plain["spec"]["addresses"], json!([{"type": "IPAddress", "value": "127.1.2.3"}]));
+        assert_eq!(
+            plain["spec"]["addresses"],
+            json!([{"type": "IPAddress", "value": "127.1.2.3"}])
+        );
         let mut own = json!({"kind": "Gateway", "spec": {"addresses": [{"type": "IPAddress"}]}});
         assign_gateway_address(&mut own, ip);
         assert_eq!(own["spec"]["addresses"], json!([{"type": "IPAddress"}]));

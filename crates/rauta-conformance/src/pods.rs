@@ -68,7 +68,10 @@ pub struct Pod {
 impl PodNetwork {
     /// A network allocating pod IPs from 127.2.0.1 upwards.
     pub fn new() -> Self {
-        Self { next: AtomicU32::new(u32::from(Ipv4Addr::new(127, 2, 0, 1))), log: Arc::default() }
+        Self {
+            next: AtomicU32::new(u32::from(Ipv4Addr::new(127, 2, 0, 1))),
+            log: Arc::default(),
+        }
     }
 
     /// Requests received so far (a copy).
@@ -80,16 +83,28 @@ impl PodNetwork {
     pub async fn start(&self, deployment: &Value) -> anyhow::Result<Vec<Pod>> {
         let key = Key::of(deployment).context("Deployment without a name")?;
         let namespace = key.namespace.clone().unwrap_or_default();
-        let replicas = deployment.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+        let replicas = deployment
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
         let labels: BTreeMap<String, String> = deployment
             .pointer("/spec/template/metadata/labels")
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default();
         let env = container_env(deployment);
-        if let Some(mode) = ["GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER", "TLS_SERVER_CERT"]
-            .iter()
-            .find(|name| env.contains_key(**name))
+        if let Some(mode) = [
+            "GRPC_ECHO_SERVER",
+            "TCP_ECHO_SERVER",
+            "UDP_ECHO_SERVER",
+            "TLS_SERVER_CERT",
+        ]
+        .iter()
+        .find(|name| env.contains_key(**name))
         {
             anyhow::bail!("{key}: echo mode {mode} is not available in the standalone runner yet");
         }
@@ -102,7 +117,11 @@ impl PodNetwork {
                 service: env.get("SERVICE_NAME").cloned().unwrap_or_default(),
                 ingress: String::new(),
             };
-            pods.push(self.start_pod(identity, labels.clone()).await.with_context(|| format!("{key}: pod {name}"))?);
+            pods.push(
+                self.start_pod(identity, labels.clone())
+                    .await
+                    .with_context(|| format!("{key}: pod {name}"))?,
+            );
         }
         Ok(pods)
     }
@@ -137,7 +156,13 @@ impl PodNetwork {
             });
             stops.push(stop);
         }
-        Ok(Pod { name: identity.pod, namespace: identity.namespace, labels, ip, _stop: stops })
+        Ok(Pod {
+            name: identity.pod,
+            namespace: identity.namespace,
+            labels,
+            ip,
+            _stop: stops,
+        })
     }
 
     /// Binds both ports of a fresh IP, skipping IPs something else holds.
@@ -174,7 +199,11 @@ fn pod_name(deployment: &str, replica: u64) -> String {
             })
             .collect()
     };
-    format!("{deployment}-{}-{}", pick(template, 10), pick(template.wrapping_add(replica + 1), 5))
+    format!(
+        "{deployment}-{}-{}",
+        pick(template, 10),
+        pick(template.wrapping_add(replica + 1), 5)
+    )
 }
 
 /// The first container's literal environment variables.
@@ -198,13 +227,21 @@ pub fn endpoint_slices<'a>(services: impl Iterator<Item = &'a Value>, pods: &[&P
     for service in services {
         let Some(key) = Key::of(service) else { continue };
         let namespace = key.namespace.clone().unwrap_or_default();
-        let Some(selector) = service.pointer("/spec/selector").and_then(Value::as_object).filter(|s| !s.is_empty()) else {
+        let Some(selector) = service
+            .pointer("/spec/selector")
+            .and_then(Value::as_object)
+            .filter(|s| !s.is_empty())
+        else {
             continue;
         };
         let selected: Vec<&&Pod> = pods
             .iter()
             .filter(|p| p.namespace == namespace)
-            .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k).map(String::as_str) == v.as_str()))
+            .filter(|p| {
+                selector
+                    .iter()
+                    .all(|(k, v)| p.labels.get(k).map(String::as_str) == v.as_str())
+            })
             .collect();
         let ports: Vec<Value> = service
             .pointer("/spec/ports")
@@ -212,7 +249,10 @@ pub fn endpoint_slices<'a>(services: impl Iterator<Item = &'a Value>, pods: &[&P
             .into_iter()
             .flatten()
             .map(|p| {
-                let target = p.get("targetPort").and_then(Value::as_u64).or_else(|| p.get("port").and_then(Value::as_u64));
+                let target = p
+                    .get("targetPort")
+                    .and_then(Value::as_u64)
+                    .or_else(|| p.get("port").and_then(Value::as_u64));
                 let mut port = json!({"port": target, "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))});
                 if let Some(name) = p.get("name") {
                     port["name"] = name.clone();
@@ -260,7 +300,10 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("infra-backend-v1-"));
         let segments: Vec<&str> = a.rsplitn(3, '-').collect();
-        assert_eq!((segments[0].len(), segments[1].len(), segments[2]), (5, 10, "infra-backend-v1"));
+        assert_eq!(
+            (segments[0].len(), segments[1].len(), segments[2]),
+            (5, 10, "infra-backend-v1")
+        );
         assert_eq!(a.rsplitn(3, '-').nth(1), b.rsplitn(3, '-').nth(1), "same template hash");
     }
 
@@ -273,17 +316,30 @@ mod tests {
             ip: ip.parse().unwrap(),
             _stop: Vec::new(),
         };
-        let (a, b, c) = (pod("a-x-y", "a", "127.2.0.1"), pod("a-x-z", "a", "127.2.0.2"), pod("b-x-y", "b", "127.2.0.3"));
+        let (a, b, c) = (
+            pod("a-x-y", "a", "127.2.0.1"),
+            pod("a-x-z", "a", "127.2.0.2"),
+            pod("b-x-y", "b", "127.2.0.3"),
+        );
         let service = json!({"kind": "Service", "metadata": {"name": "a", "namespace": "ns"}, "spec": {
             "selector": {"app": "a"},
             "ports": [{"name": "h2", "port": 8081, "targetPort": 3001, "appProtocol": "kubernetes.io/h2c"}, {"port": 8080, "targetPort": 3000}]}});
-        let manual = json!({"kind": "Service", "metadata": {"name": "m", "namespace": "ns"}, "spec": {"ports": [{"port": 80}]}});
+        let manual =
+            json!({"kind": "Service", "metadata": {"name": "m", "namespace": "ns"}, "spec": {"ports": [{"port": 80}]}});
         let slices = endpoint_slices([&service, &manual].into_iter(), &[&a, &b, &c]);
         assert_eq!(slices.len(), 1, "no slice for a Service without selector");
         let s = &slices[0];
         assert_eq!(s["metadata"]["labels"]["kubernetes.io/service-name"], "a");
-        assert_eq!(s["ports"], json!([{"name": "h2", "port": 3001, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"}, {"port": 3000, "protocol": "TCP"}]));
-        let ips: Vec<&str> = s["endpoints"].as_array().unwrap().iter().map(|e| e["addresses"][0].as_str().unwrap()).collect();
+        assert_eq!(
+            s["ports"],
+            json!([{"name": "h2", "port": 3001, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"}, {"port": 3000, "protocol": "TCP"}])
+        );
+        let ips: Vec<&str> = s["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["addresses"][0].as_str().unwrap())
+            .collect();
         assert_eq!(ips, ["127.2.0.1", "127.2.0.2"]);
     }
 }

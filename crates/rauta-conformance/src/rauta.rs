@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use crate::client;
+use anyhow::Context;
 
 /// How long Rauta may take to serve its first configuration.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -30,7 +30,14 @@ impl Rauta {
             .arg("run")
             .arg("-f")
             .arg(config_dir)
-            .args(["--admin-address", &admin.to_string(), "--access-log", "on", "--log-format", "text"])
+            .args([
+                "--admin-address",
+                &admin.to_string(),
+                "--access-log",
+                "on",
+                "--log-format",
+                "text",
+            ])
             .args(["--drain-timeout", "1s", "--workers", "2"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -38,7 +45,11 @@ impl Rauta {
             .stderr(Stdio::from(err))
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        Ok(Self { child, admin, log: log.to_path_buf() })
+        Ok(Self {
+            child,
+            admin,
+            log: log.to_path_buf(),
+        })
     }
 
     /// Waits until `/ready` answers 200.

@@ -89,7 +89,11 @@ impl ProfileReport {
         let mut core = Level::default();
         let mut extended = Level::default();
         for r in results.iter().filter(|r| profile.counts(r.test)) {
-            let level = if profile.is_extended(r.test) { &mut extended } else { &mut core };
+            let level = if profile.is_extended(r.test) {
+                &mut extended
+            } else {
+                &mut core
+            };
             match &r.outcome {
                 Outcome::Passed => level.passed += 1,
                 Outcome::Failed(_) => level.failed.push(r.test.name.to_owned()),
@@ -97,7 +101,11 @@ impl ProfileReport {
                 Outcome::NotSupported(_) => {}
             }
         }
-        Self { profile, core, extended }
+        Self {
+            profile,
+            core,
+            extended,
+        }
     }
 
     /// The human sentence of the report.
@@ -117,7 +125,11 @@ impl ProfileReport {
     }
 
     fn unsupported(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.profile.extended_features().filter(|f| !claims::claims(f)).collect();
+        let mut v: Vec<_> = self
+            .profile
+            .extended_features()
+            .filter(|f| !claims::claims(f))
+            .collect();
         v.sort_unstable();
         v
     }
@@ -125,7 +137,9 @@ impl ProfileReport {
 
 /// A YAML scalar, quoted when it needs to be.
 fn scalar(s: &str) -> String {
-    serde_yaml::to_string(s).map(|y| y.trim_end().to_owned()).unwrap_or_else(|_| format!("{s:?}"))
+    serde_yaml::to_string(s)
+        .map(|y| y.trim_end().to_owned())
+        .unwrap_or_else(|_| format!("{s:?}"))
 }
 
 /// Writes one level; `head` is its key line (`- core:` opens the profile's list item).
@@ -220,29 +234,58 @@ pub fn markdown(profiles: &[ProfileReport], results: &[TestResult], total: std::
     let _ = writeln!(out, "| Profile | Core | Extended |");
     let _ = writeln!(out, "|---|---|---|");
     for p in profiles {
-        let level = |l: &Level| format!("{} ({} passed, {} failed, {} skipped)", l.result(), l.passed, l.failed.len(), l.skipped.len());
-        let ext = if p.extended.counted() { level(&p.extended) } else { "—".to_owned() };
+        let level = |l: &Level| {
+            format!(
+                "{} ({} passed, {} failed, {} skipped)",
+                l.result(),
+                l.passed,
+                l.failed.len(),
+                l.skipped.len()
+            )
+        };
+        let ext = if p.extended.counted() {
+            level(&p.extended)
+        } else {
+            "—".to_owned()
+        };
         let _ = writeln!(out, "| {} | {} | {ext} |", p.profile.name, level(&p.core));
     }
     let _ = writeln!(out, "\nWhole run: {:.0} s.\n", total.as_secs_f64());
     let _ = writeln!(out, "| Test | Level | Result | Notes |");
     let _ = writeln!(out, "|---|---|---|---|");
-    let mut rows: Vec<&TestResult> = results.iter().filter(|r| profiles.iter().any(|p| p.profile.counts(r.test))).collect();
+    let mut rows: Vec<&TestResult> = results
+        .iter()
+        .filter(|r| profiles.iter().any(|p| p.profile.counts(r.test)))
+        .collect();
     rows.sort_by_key(|r| r.test.name);
     for r in rows {
         let level = profiles
             .iter()
             .filter(|p| p.profile.counts(r.test))
-            .map(|p| format!("{} {}", p.profile.name, if p.profile.is_extended(r.test) { "extended" } else { "core" }))
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p.profile.name,
+                    if p.profile.is_extended(r.test) {
+                        "extended"
+                    } else {
+                        "core"
+                    }
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let (result, notes) = match &r.outcome {
             Outcome::Passed => ("pass", String::new()),
             Outcome::Failed(why) => ("**fail**", why.lines().next().unwrap_or_default().to_owned()),
             Outcome::Skipped(why) => ("skip", why.clone()),
-            Outcome::NotSupported(f) => {
-                ("not supported", f.iter().map(|f| format!("{f}: {}", claims::why_not(f))).collect::<Vec<_>>().join("; "))
-            }
+            Outcome::NotSupported(f) => (
+                "not supported",
+                f.iter()
+                    .map(|f| format!("{f}: {}", claims::why_not(f)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
         };
         let provisional = if r.test.provisional { " (provisional)" } else { "" };
         let notes = notes.replace('|', "\\|");
@@ -266,7 +309,11 @@ mod tests {
     use crate::catalog;
 
     fn result(name: &str, outcome: Outcome) -> TestResult {
-        TestResult { test: catalog::test_named(name).unwrap(), outcome, duration: Duration::ZERO }
+        TestResult {
+            test: catalog::test_named(name).unwrap(),
+            outcome,
+            duration: Duration::ZERO,
+        }
     }
 
     fn meta() -> Meta {
@@ -289,7 +336,10 @@ mod tests {
             result("HTTPRouteHTTPSListener", Outcome::Skipped("needs HTTPS".into())),
             result("HTTPRouteMethodMatching", Outcome::Passed),
             result("HTTPRouteRetry", Outcome::Failed("boom".into())),
-            result("ListenerSetDefaultNotAllowed", Outcome::NotSupported(vec!["ListenerSet"])),
+            result(
+                "ListenerSetDefaultNotAllowed",
+                Outcome::NotSupported(vec!["ListenerSet"]),
+            ),
             result("GRPCRouteWeight", Outcome::Passed),
             result("HTTPRoute303Redirect", Outcome::Passed),
         ];
@@ -299,7 +349,10 @@ mod tests {
         assert_eq!(p.extended.passed, 2);
         assert_eq!(p.extended.failed, vec!["HTTPRouteRetry".to_owned()]);
         assert_eq!(p.extended.result(), "failure");
-        assert_eq!(p.summary(), "Core tests partially succeeded with 1 test skips. Extended tests failed with 1 test failures.");
+        assert_eq!(
+            p.summary(),
+            "Core tests partially succeeded with 1 test skips. Extended tests failed with 1 test failures."
+        );
 
         let yaml = render(&meta(), &[p], &results);
         let parsed: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
@@ -309,8 +362,20 @@ mod tests {
         assert_eq!(profile["core"]["statistics"]["Skipped"], 1);
         assert_eq!(profile["core"]["skippedTests"][0], "HTTPRouteHTTPSListener");
         assert_eq!(profile["extended"]["failedTests"][0], "HTTPRouteRetry");
-        assert!(profile["extended"]["unsupportedFeatures"].as_sequence().unwrap().iter().any(|f| f == "ListenerSet"));
-        assert!(profile["extended"]["supportedFeatures"].as_sequence().unwrap().iter().any(|f| f == "HTTPRouteRetry"));
+        assert!(
+            profile["extended"]["unsupportedFeatures"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|f| f == "ListenerSet")
+        );
+        assert!(
+            profile["extended"]["supportedFeatures"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|f| f == "HTTPRouteRetry")
+        );
         assert_eq!(parsed["succeededProvisionalTests"][0], "HTTPRoute303Redirect");
         assert!(yaml.contains("- HTTPRouteHTTPSListener  # needs HTTPS"), "{yaml}");
     }

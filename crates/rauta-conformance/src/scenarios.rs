@@ -25,9 +25,17 @@ pub const GATEWAY_CLASS: &str = "gateway-conformance";
 
 /// Every scenario written so far.
 pub fn all() -> impl Iterator<Item = Scenario> {
-    [gateway::ALL, matching::ALL, invalid::ALL, filters::ALL, redirects::ALL, backends::ALL, cors::ALL]
-        .into_iter()
-        .flat_map(|group| group.iter().copied())
+    [
+        gateway::ALL,
+        matching::ALL,
+        invalid::ALL,
+        filters::ALL,
+        redirects::ALL,
+        backends::ALL,
+        cors::ALL,
+    ]
+    .into_iter()
+    .flat_map(|group| group.iter().copied())
 }
 
 /// The scenario of an official test.
@@ -40,7 +48,10 @@ const NOT_STANDALONE: &[(&str, &str)] = &[];
 
 /// Why an official test has no scenario.
 pub fn why_missing(name: &str) -> &'static str {
-    NOT_STANDALONE.iter().find(|(n, _)| *n == name).map_or("no standalone scenario written yet", |(_, why)| why)
+    NOT_STANDALONE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("no standalone scenario written yet", |(_, why)| why)
 }
 
 /// Reads the base manifests and starts their pods.
@@ -53,8 +64,14 @@ pub async fn setup(binary: PathBuf, manifests: &Path, work: &Path) -> anyhow::Re
         .find(|d| Key::of(d) == Some(Key::cluster("GatewayClass", GATEWAY_CLASS)))
         .ok_or_else(|| anyhow::anyhow!("{} defines no GatewayClass {GATEWAY_CLASS}", path.display()))?;
     let controller = manifest::str_at(class, "spec.controllerName").to_owned();
-    anyhow::ensure!(!controller.is_empty(), "GatewayClass {GATEWAY_CLASS} has no controllerName");
-    let docs = manifest::parse(&Placeholders(vec![("CONTROLLER_NAME".into(), controller.clone())]).apply(&text), "base")?;
+    anyhow::ensure!(
+        !controller.is_empty(),
+        "GatewayClass {GATEWAY_CLASS} has no controllerName"
+    );
+    let docs = manifest::parse(
+        &Placeholders(vec![("CONTROLLER_NAME".into(), controller.clone())]).apply(&text),
+        "base",
+    )?;
     let network = PodNetwork::new();
     let mut base_pods = Vec::new();
     for d in docs.iter().filter(|d| manifest::str_at(d, "kind") == "Deployment") {

@@ -29,7 +29,10 @@ pub const ACCEPTED: Cond = cond("Accepted", "True", "Accepted");
 pub const RESOLVED_REFS: Cond = cond("ResolvedRefs", "True", "ResolvedRefs");
 
 fn conditions(v: &Value) -> &[Value] {
-    v.get("conditions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    v.get("conditions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -41,9 +44,22 @@ pub fn current(holder: &Value, generation: i64) -> Result<(), String> {
     let stale: Vec<String> = conditions(holder)
         .iter()
         .filter(|c| c.get("observedGeneration").and_then(Value::as_i64) != Some(generation))
-        .map(|c| format!("{} (observedGeneration {})", text(c, "type"), c.get("observedGeneration").unwrap_or(&Value::Null)))
+        .map(|c| {
+            format!(
+                "{} (observedGeneration {})",
+                text(c, "type"),
+                c.get("observedGeneration").unwrap_or(&Value::Null)
+            )
+        })
         .collect();
-    if stale.is_empty() { Ok(()) } else { Err(format!("conditions not at generation {generation}: {}", stale.join(", "))) }
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "conditions not at generation {generation}: {}",
+            stale.join(", ")
+        ))
+    }
 }
 
 /// `holder` has a condition matching `want`.
@@ -60,7 +76,13 @@ pub fn has(holder: &Value, want: &Cond) -> Result<(), String> {
         .iter()
         .map(|c| format!("{}={} ({})", text(c, "type"), text(c, "status"), text(c, "reason")))
         .collect();
-    Err(format!("no condition {}={} ({}) in [{}]", want.type_, or_any(want.status), or_any(want.reason), seen.join(", ")))
+    Err(format!(
+        "no condition {}={} ({}) in [{}]",
+        want.type_,
+        or_any(want.status),
+        or_any(want.reason),
+        seen.join(", ")
+    ))
 }
 
 fn or_any(s: &str) -> &str {
@@ -83,11 +105,20 @@ pub fn gateway_address(status: &Value, generation: i64) -> Result<String, String
         .flatten()
         .find(|a| !text(a, "type").is_empty())
         .map(|a| text(a, "value").to_owned())
-        .ok_or_else(|| format!("no typed address in status.addresses: {}", status.get("addresses").unwrap_or(&Value::Null)))
+        .ok_or_else(|| {
+            format!(
+                "no typed address in status.addresses: {}",
+                status.get("addresses").unwrap_or(&Value::Null)
+            )
+        })
 }
 
 fn listeners(status: &Value) -> &[Value] {
-    status.get("listeners").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    status
+        .get("listeners")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 /// Every listener (or every listener named in `only`) has all of `wants`
@@ -129,7 +160,11 @@ pub fn gateway_listeners(status: &Value, generation: i64, expected: &[ListenerEx
     let actual = listeners(status);
     if actual.len() != expected.len() {
         let names: Vec<&str> = actual.iter().map(|l| text(l, "name")).collect();
-        return Err(format!("expected {} listener statuses, got {} ({names:?})", expected.len(), actual.len()));
+        return Err(format!(
+            "expected {} listener statuses, got {} ({names:?})",
+            expected.len(),
+            actual.len()
+        ));
     }
     for want in expected {
         let listener = actual
@@ -141,10 +176,18 @@ pub fn gateway_listeners(status: &Value, generation: i64, expected: &[ListenerEx
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|k| (k.get("group").and_then(Value::as_str).unwrap_or(crate::GATEWAY_GROUP), text(k, "kind")))
+            .map(|k| {
+                (
+                    k.get("group").and_then(Value::as_str).unwrap_or(crate::GATEWAY_GROUP),
+                    text(k, "kind"),
+                )
+            })
             .collect();
         if want.kinds.is_empty() && !kinds.is_empty() {
-            return Err(format!("listener {}: supportedKinds must be empty, got {kinds:?}", want.name));
+            return Err(format!(
+                "listener {}: supportedKinds must be empty, got {kinds:?}",
+                want.name
+            ));
         }
         for kind in want.kinds {
             if !kinds.contains(&(crate::GATEWAY_GROUP, kind)) {
@@ -153,7 +196,10 @@ pub fn gateway_listeners(status: &Value, generation: i64, expected: &[ListenerEx
         }
         let attached = listener.get("attachedRoutes").and_then(Value::as_i64).unwrap_or(-1);
         if attached != want.attached {
-            return Err(format!("listener {}: attachedRoutes {attached}, expected {}", want.name, want.attached));
+            return Err(format!(
+                "listener {}: attachedRoutes {attached}, expected {}",
+                want.name, want.attached
+            ));
         }
         for c in &want.conditions {
             has(listener, c).map_err(|e| format!("listener {}: {e}", want.name))?;
@@ -171,7 +217,9 @@ pub fn gateway_zero_routes(status: &Value, generation: i64) -> Result<(), String
         [one] if one.get("attachedRoutes").and_then(Value::as_i64) == Some(0) => Ok(()),
         _ => Err(format!(
             "expected no listener or one with 0 attached routes, got {:?}",
-            ls.iter().map(|l| (text(l, "name"), l.get("attachedRoutes").cloned())).collect::<Vec<_>>()
+            ls.iter()
+                .map(|l| (text(l, "name"), l.get("attachedRoutes").cloned()))
+                .collect::<Vec<_>>()
         )),
     }
 }
@@ -190,7 +238,11 @@ pub struct ParentExpect {
 }
 
 fn parents(status: &Value) -> &[Value] {
-    status.get("parents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    status
+        .get("parents")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 /// Every expected parent is matched by one status entry with the controller name, an explicit
@@ -236,7 +288,12 @@ pub fn route_parents(
             check().map_err(|e| why.push(e)).is_ok()
         });
         if !matched {
-            return Err(format!("no parent entry for Gateway {}/{} matches: {}", want.namespace, want.name, why.join("; ")));
+            return Err(format!(
+                "no parent entry for Gateway {}/{} matches: {}",
+                want.namespace,
+                want.name,
+                why.join("; ")
+            ));
         }
     }
     Ok(())
@@ -249,7 +306,13 @@ fn parent_name(parent: &Value) -> String {
 
 /// Some parent entry for the Gateway has `want`, all parents being current
 /// (`HTTPRouteMustHaveCondition`).
-pub fn route_condition(status: &Value, generation: i64, gw_namespace: &str, gw_name: &str, want: &Cond) -> Result<(), String> {
+pub fn route_condition(
+    status: &Value,
+    generation: i64,
+    gw_namespace: &str,
+    gw_name: &str,
+    want: &Cond,
+) -> Result<(), String> {
     let mut why = Vec::new();
     for parent in parents(status) {
         current(parent, generation).map_err(|e| format!("parent {}: {e}", parent_name(parent)))?;
@@ -262,7 +325,10 @@ pub fn route_condition(status: &Value, generation: i64, gw_namespace: &str, gw_n
             }
         }
     }
-    Err(format!("no parent entry for Gateway {gw_namespace}/{gw_name} has it: {}", why.join("; ")))
+    Err(format!(
+        "no parent entry for Gateway {gw_namespace}/{gw_name} has it: {}",
+        why.join("; ")
+    ))
 }
 
 /// Either no parent entry, or exactly one that is current and not accepted
@@ -291,11 +357,19 @@ mod tests {
 
     #[test]
     fn conditions_match_by_type_status_and_reason_and_must_be_current() {
-        let holder = json!({"conditions": [c("Accepted", "True", "Accepted", 2), c("Programmed", "False", "Invalid", 2)]});
+        let holder =
+            json!({"conditions": [c("Accepted", "True", "Accepted", 2), c("Programmed", "False", "Invalid", 2)]});
         assert_eq!(resource_condition(&holder, 2, &cond("Accepted", "True", "")), Ok(()));
-        assert_eq!(resource_condition(&holder, 2, &cond("Programmed", "", "Invalid")), Ok(()));
+        assert_eq!(
+            resource_condition(&holder, 2, &cond("Programmed", "", "Invalid")),
+            Ok(())
+        );
         assert!(resource_condition(&holder, 2, &cond("Programmed", "True", "")).is_err());
-        assert!(resource_condition(&holder, 3, &cond("Accepted", "True", "")).unwrap_err().contains("generation 3"));
+        assert!(
+            resource_condition(&holder, 3, &cond("Accepted", "True", ""))
+                .unwrap_err()
+                .contains("generation 3")
+        );
     }
 
     fn route(parent_ref: Value, generation: i64, accepted: bool) -> Value {
@@ -306,13 +380,28 @@ mod tests {
 
     #[test]
     fn parents_need_explicit_group_and_kind_and_namespace_when_required() {
-        let want = [ParentExpect { namespace: "infra".into(), name: "gw".into(), section: None, conditions: vec![ACCEPTED] }];
+        let want = [ParentExpect {
+            namespace: "infra".into(),
+            name: "gw".into(),
+            section: None,
+            conditions: vec![ACCEPTED],
+        }];
         let full = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw", "namespace": "infra"});
-        assert_eq!(route_parents(&route(full.clone(), 1, true), 1, "ctl", &want, true), Ok(()));
+        assert_eq!(
+            route_parents(&route(full.clone(), 1, true), 1, "ctl", &want, true),
+            Ok(())
+        );
         assert!(route_parents(&route(full.clone(), 1, true), 1, "other", &want, true).is_err());
-        assert!(route_parents(&route(full, 0, true), 1, "ctl", &want, true).is_err(), "stale");
+        assert!(
+            route_parents(&route(full, 0, true), 1, "ctl", &want, true).is_err(),
+            "stale"
+        );
         let bare = json!({"name": "gw", "namespace": "infra"});
-        assert!(route_parents(&route(bare, 1, true), 1, "ctl", &want, true).unwrap_err().contains("group"));
+        assert!(
+            route_parents(&route(bare, 1, true), 1, "ctl", &want, true)
+                .unwrap_err()
+                .contains("group")
+        );
         let no_ns = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"});
         assert!(route_parents(&route(no_ns.clone(), 1, true), 1, "ctl", &want, true).is_err());
         assert_eq!(route_parents(&route(no_ns, 1, true), 1, "ctl", &want, false), Ok(()));
@@ -329,14 +418,24 @@ mod tests {
     #[test]
     fn listeners_are_matched_exactly() {
         let status = json!({
-            "conditions": [c("Accepted", "True", "Accepted", 1)],
-            "listeners": [
-                {"name": "a", "attachedRoutes": 2, "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
-                 "conditions": [c("Accepted", "True", "Accepted", 1)]},
-                {"name": "b", "attachedRoutes": 0, "supportedKinds": [], "conditions": [c("ResolvedRefs", "False", "InvalidRouteKinds", 1)]},
-            ]});
-        let a = |attached| ListenerExpect { name: "a", kinds: &["HTTPRoute"], attached, conditions: vec![cond("Accepted", "True", "")] };
-        let b = ListenerExpect { name: "b", kinds: &[], attached: 0, conditions: vec![cond("ResolvedRefs", "False", "InvalidRouteKinds")] };
+        "conditions": [c("Accepted", "True", "Accepted", 1)],
+        "listeners": [
+            {"name": "a", "attachedRoutes": 2, "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+             "conditions": [c("Accepted", "True", "Accepted", 1)]},
+            {"name": "b", "attachedRoutes": 0, "supportedKinds": [], "conditions": [c("ResolvedRefs", "False", "InvalidRouteKinds", 1)]},
+        ]});
+        let a = |attached| ListenerExpect {
+            name: "a",
+            kinds: &["HTTPRoute"],
+            attached,
+            conditions: vec![cond("Accepted", "True", "")],
+        };
+        let b = ListenerExpect {
+            name: "b",
+            kinds: &[],
+            attached: 0,
+            conditions: vec![cond("ResolvedRefs", "False", "InvalidRouteKinds")],
+        };
         assert_eq!(gateway_listeners(&status, 1, &[a(2), b.clone()]), Ok(()));
         assert!(gateway_listeners(&status, 1, &[a(1), b.clone()]).is_err());
         assert!(gateway_listeners(&status, 1, &[a(2)]).is_err(), "count must match");

@@ -30,7 +30,12 @@ impl Store {
     /// An empty store writing into `dir` (created if missing).
     pub fn new(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Ok(Self { dir: dir.to_path_buf(), files: BTreeMap::new(), objects: HashMap::new(), generations: HashMap::new() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files: BTreeMap::new(),
+            objects: HashMap::new(),
+            generations: HashMap::new(),
+        })
     }
 
     /// The directory Rauta reads.
@@ -63,18 +68,25 @@ impl Store {
 
     /// Changes one resource in place; errors if it does not exist.
     pub fn patch(&mut self, key: &Key, edit: impl FnOnce(&mut Value)) -> anyhow::Result<()> {
-        let doc = self.objects.get_mut(key).ok_or_else(|| anyhow::anyhow!("cannot patch {key}: no such resource"))?;
+        let doc = self
+            .objects
+            .get_mut(key)
+            .ok_or_else(|| anyhow::anyhow!("cannot patch {key}: no such resource"))?;
         edit(doc);
         let doc = doc.clone();
         self.track_generation(key, &doc);
-        let file = self.file_of(key).ok_or_else(|| anyhow::anyhow!("{key} is in no file"))?;
+        let file = self
+            .file_of(key)
+            .ok_or_else(|| anyhow::anyhow!("{key} is in no file"))?;
         self.write(&file)?;
         Ok(())
     }
 
     /// Deletes one resource; errors if it does not exist.
     pub fn delete(&mut self, key: &Key) -> anyhow::Result<()> {
-        let file = self.file_of(key).ok_or_else(|| anyhow::anyhow!("cannot delete {key}: no such resource"))?;
+        let file = self
+            .file_of(key)
+            .ok_or_else(|| anyhow::anyhow!("cannot delete {key}: no such resource"))?;
         if let Some(keys) = self.files.get_mut(&file) {
             keys.retain(|k| k != key);
         }
@@ -100,7 +112,10 @@ impl Store {
     }
 
     fn file_of(&self, key: &Key) -> Option<String> {
-        self.files.iter().find(|(_, keys)| keys.contains(key)).map(|(f, _)| f.clone())
+        self.files
+            .iter()
+            .find(|(_, keys)| keys.contains(key))
+            .map(|(f, _)| f.clone())
     }
 
     fn track_generation(&mut self, key: &Key, doc: &Value) {
@@ -151,18 +166,32 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("test.yaml")).unwrap();
         assert!(text.contains("HTTPRoute") && !text.contains("Deployment"), "{text}");
 
-        store.patch(&key, |r| r["metadata"]["labels"] = json!({"x": "y"})).unwrap();
+        store
+            .patch(&key, |r| r["metadata"]["labels"] = json!({"x": "y"}))
+            .unwrap();
         assert_eq!(store.generation(&key), Some(1), "metadata is not spec");
         store.patch(&key, |r| r["spec"]["backend"] = json!("b")).unwrap();
         assert_eq!(store.generation(&key), Some(2));
         store.apply("test.yaml", vec![route("b")]).unwrap();
-        assert_eq!(store.generation(&key), Some(2), "re-applying the same spec keeps the generation");
+        assert_eq!(
+            store.generation(&key),
+            Some(2),
+            "re-applying the same spec keeps the generation"
+        );
 
         store.delete(&key).unwrap();
         assert!(store.get(&key).is_none());
-        assert!(!std::fs::read_to_string(dir.join("test.yaml")).unwrap().contains("HTTPRoute"));
+        assert!(
+            !std::fs::read_to_string(dir.join("test.yaml"))
+                .unwrap()
+                .contains("HTTPRoute")
+        );
         assert!(store.delete(&key).is_err());
-        let hidden: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+        let hidden: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
         assert!(hidden.is_empty(), "temporary files are renamed away");
         std::fs::remove_dir_all(dir).unwrap();
     }

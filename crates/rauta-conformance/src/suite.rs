@@ -88,8 +88,10 @@ pub fn plan_description(test: &'static OfficialTest, selection: &Selection) -> R
 
 /// Runs every test counted in `profiles` and returns their outcomes, in catalogue order.
 pub async fn run(shared: Arc<Shared>, profiles: &[&'static Profile], selection: &Selection) -> Vec<TestResult> {
-    let tests: Vec<&'static OfficialTest> =
-        catalog::TESTS.iter().filter(|t| profiles.iter().any(|p| p.counts(t))).collect();
+    let tests: Vec<&'static OfficialTest> = catalog::TESTS
+        .iter()
+        .filter(|t| profiles.iter().any(|p| p.counts(t)))
+        .collect();
     let permits = Arc::new(Semaphore::new(selection.parallel.max(1)));
     let mut results: BTreeMap<usize, TestResult> = BTreeMap::new();
     let mut running = tokio::task::JoinSet::new();
@@ -98,7 +100,14 @@ pub async fn run(shared: Arc<Shared>, profiles: &[&'static Profile], selection: 
         let scenario = match plan(test, selection) {
             Ok(s) => s,
             Err(outcome) => {
-                results.insert(i, TestResult { test, outcome, duration: Duration::ZERO });
+                results.insert(
+                    i,
+                    TestResult {
+                        test,
+                        outcome,
+                        duration: Duration::ZERO,
+                    },
+                );
                 continue;
             }
         };
@@ -110,7 +119,14 @@ pub async fn run(shared: Arc<Shared>, profiles: &[&'static Profile], selection: 
             let start = Instant::now();
             let outcome = run_one(scenario, this_slot, shared, keep).await;
             report_line(test, &outcome, start.elapsed());
-            (i, TestResult { test, outcome, duration: start.elapsed() })
+            (
+                i,
+                TestResult {
+                    test,
+                    outcome,
+                    duration: start.elapsed(),
+                },
+            )
         });
     }
     while let Some(done) = running.join_next().await {
@@ -134,7 +150,12 @@ pub async fn run(shared: Arc<Shared>, profiles: &[&'static Profile], selection: 
 fn report_line(test: &OfficialTest, outcome: &Outcome, took: Duration) {
     match outcome {
         Outcome::Passed => println!("PASS  {} ({:.1}s)", test.name, took.as_secs_f64()),
-        Outcome::Failed(why) => println!("FAIL  {} ({:.1}s)\n      {}", test.name, took.as_secs_f64(), why.replace('\n', "\n      ")),
+        Outcome::Failed(why) => println!(
+            "FAIL  {} ({:.1}s)\n      {}",
+            test.name,
+            took.as_secs_f64(),
+            why.replace('\n', "\n      ")
+        ),
         Outcome::Skipped(why) => println!("SKIP  {}: {why}", test.name),
         Outcome::NotSupported(f) => println!("N/A   {}: {}", test.name, f.join(", ")),
     }
@@ -161,7 +182,9 @@ async fn run_one(scenario: Scenario, slot: u8, shared: Arc<Shared>, keep: bool) 
 async fn run_body(scenario: Scenario, ctx: Arc<Ctx>) -> anyhow::Result<()> {
     let manifest = scenario.manifest();
     if ctx.manifest_exists(&manifest) {
-        ctx.apply_file(&manifest).await.with_context(|| format!("applying {manifest}"))?;
+        ctx.apply_file(&manifest)
+            .await
+            .with_context(|| format!("applying {manifest}"))?;
     }
     ctx.start_rauta().await?;
     (scenario.body)(ctx).await
@@ -173,16 +196,28 @@ mod tests {
 
     #[test]
     fn plans_follow_claims_selection_and_needs() {
-        let all = Selection { parallel: 1, ..Selection::default() };
+        let all = Selection {
+            parallel: 1,
+            ..Selection::default()
+        };
         let simple = catalog::test_named("HTTPRouteSimpleSameNamespace").unwrap();
         assert!(plan(simple, &all).is_ok());
         let ls = catalog::test_named("ListenerSetDefaultNotAllowed").unwrap();
         assert_eq!(plan(ls, &all).unwrap_err(), Outcome::NotSupported(vec!["ListenerSet"]));
-        let focused = Selection { run: vec!["HTTPRouteWeight".into()], ..all.clone() };
+        let focused = Selection {
+            run: vec!["HTTPRouteWeight".into()],
+            ..all.clone()
+        };
         assert!(matches!(plan(simple, &focused), Err(Outcome::Skipped(_))));
-        let skipping = Selection { skip: vec!["HTTPRouteSimpleSameNamespace".into()], ..all.clone() };
+        let skipping = Selection {
+            skip: vec!["HTTPRouteSimpleSameNamespace".into()],
+            ..all.clone()
+        };
         assert!(matches!(plan(simple, &skipping), Err(Outcome::Skipped(_))));
         let https = catalog::test_named("HTTPRouteHTTPSListener").unwrap();
-        assert!(matches!(plan(https, &all), Err(Outcome::Skipped(_))), "core test skipped for a missing need");
+        assert!(
+            matches!(plan(https, &all), Err(Outcome::Skipped(_))),
+            "core test skipped for a missing need"
+        );
     }
 }

@@ -83,7 +83,10 @@ pub struct Fraction {
 
 impl Fraction {
     /// Every request.
-    pub const ALL: Fraction = Fraction { numerator: 1, denominator: 1 };
+    pub const ALL: Fraction = Fraction {
+        numerator: 1,
+        denominator: 1,
+    };
 }
 
 /// RequestMirror: fire-and-forget copy of the request.

@@ -19,7 +19,9 @@ use serde::Serialize;
 
 pub use backend::{BackendRef, BackendTarget, Cluster, ClusterKey, InvalidBackend, UpstreamProtocol};
 pub use filter::{Cors, Filter, Fraction, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};
-pub use listener::{Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, Timeouts, VirtualHost};
+pub use listener::{
+    Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, Timeouts, VirtualHost,
+};
 pub use rauta_route as route;
 
 /// Everything the data plane serves, as one consistent, immutable view.

@@ -55,7 +55,10 @@ impl FileProvider {
         for path in &self.paths {
             match collect_files(path) {
                 Ok(files) => loaded.files.extend(files),
-                Err(source) => errors.push(LoadError::Io { path: path.display().to_string(), source }),
+                Err(source) => errors.push(LoadError::Io {
+                    path: path.display().to_string(),
+                    source,
+                }),
             }
         }
         for file in &loaded.files {
@@ -88,7 +91,10 @@ fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
             let p = entry.path();
-            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
             if hidden {
                 continue;
             }
@@ -120,14 +126,23 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "").unwrap();
         std::fs::write(dir.path().join(".hidden.yaml"), "").unwrap();
         let files = collect_files(dir.path()).unwrap();
-        let names: Vec<_> = files.iter().map(|f| f.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.strip_prefix(dir.path()).unwrap().to_path_buf())
+            .collect();
         assert_eq!(names, vec![PathBuf::from("b.yaml"), PathBuf::from("sub/a.yml")]);
     }
 
     #[test]
     fn a_missing_path_is_an_error_naming_it() {
-        let errors = FileProvider::new(vec![PathBuf::from("/nonexistent/rauta.yaml")]).load().unwrap_err();
+        let errors = FileProvider::new(vec![PathBuf::from("/nonexistent/rauta.yaml")])
+            .load()
+            .unwrap_err();
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].to_string().starts_with("/nonexistent/rauta.yaml: "), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().starts_with("/nonexistent/rauta.yaml: "),
+            "{}",
+            errors[0]
+        );
     }
 }

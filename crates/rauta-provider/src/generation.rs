@@ -63,7 +63,11 @@ impl GenerationTracker {
             if meta.generation.is_some() {
                 continue;
             }
-            let key = (kind, meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+            let key = (
+                kind,
+                meta.namespace.clone().unwrap_or_default(),
+                meta.name.clone().unwrap_or_default(),
+            );
             let generation = match self.seen.get(&key) {
                 Some(&(old, generation)) if old == digest => generation,
                 Some(&(_, generation)) => generation + 1,

@@ -26,30 +26,43 @@ pub fn watch_paths(
     debounce: Duration,
 ) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<()>), WatchError> {
     let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<()>();
-    let files: Vec<PathBuf> = paths.iter().filter(|p| !p.is_dir()).filter_map(|p| std::fs::canonicalize(p).ok()).collect();
+    let files: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| !p.is_dir())
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if event.kind.is_access() {
             return;
         }
-        let relevant = event.paths.iter().any(|p| {
-            crate::files::is_yaml(p) || p.is_dir() || files.iter().any(|f| f == p)
-        });
+        let relevant = event
+            .paths
+            .iter()
+            .any(|p| crate::files::is_yaml(p) || p.is_dir() || files.iter().any(|f| f == p));
         if relevant {
             let _ = raw_tx.send(());
         }
     })
-    .map_err(|source| WatchError { path: String::new(), source })?;
+    .map_err(|source| WatchError {
+        path: String::new(),
+        source,
+    })?;
     for path in paths {
         let (target, mode) = if path.is_dir() {
             (path.clone(), RecursiveMode::Recursive)
         } else {
-            let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
             (parent, RecursiveMode::NonRecursive)
         };
-        watcher
-            .watch(&target, mode)
-            .map_err(|source| WatchError { path: target.display().to_string(), source })?;
+        watcher.watch(&target, mode).map_err(|source| WatchError {
+            path: target.display().to_string(),
+            source,
+        })?;
     }
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {

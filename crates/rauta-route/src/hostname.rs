@@ -119,7 +119,11 @@ mod tests {
     use super::*;
 
     fn h(s: &str) -> HostnameMatch {
-        if s == "*" { HostnameMatch::Any } else { HostnameMatch::parse(s).unwrap() }
+        if s == "*" {
+            HostnameMatch::Any
+        } else {
+            HostnameMatch::parse(s).unwrap()
+        }
     }
 
     #[test]

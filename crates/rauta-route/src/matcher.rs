@@ -19,7 +19,10 @@ impl Pattern {
     /// Compiles `source` so that it must match a whole value.
     pub fn new(source: &str) -> Result<Self, regex::Error> {
         let regex = regex::Regex::new(&format!("^(?:{source})$"))?;
-        Ok(Self { source: source.to_owned(), regex })
+        Ok(Self {
+            source: source.to_owned(),
+            regex,
+        })
     }
 
     /// The expression as configured.
@@ -108,7 +111,12 @@ pub struct RouteMatch {
 
 impl Default for RouteMatch {
     fn default() -> Self {
-        Self { path: PathMatch::any(), method: None, headers: Vec::new(), query_params: Vec::new() }
+        Self {
+            path: PathMatch::any(),
+            method: None,
+            headers: Vec::new(),
+            query_params: Vec::new(),
+        }
     }
 }
 
@@ -133,7 +141,12 @@ impl RouteMatch {
                 unique_params.push(q);
             }
         }
-        Self { path, method, headers: unique_headers, query_params: unique_params }
+        Self {
+            path,
+            method,
+            headers: unique_headers,
+            query_params: unique_params,
+        }
     }
 
     /// Whether the request satisfies every condition.
@@ -141,7 +154,10 @@ impl RouteMatch {
         self.path.matches(req.path)
             && self.method.as_deref().is_none_or(|m| m == req.method.as_str())
             && self.headers.iter().all(|h| req.header_matches(&h.name, &h.value))
-            && self.query_params.iter().all(|q| req.query_param(&q.name).is_some_and(|v| q.value.matches(v)))
+            && self
+                .query_params
+                .iter()
+                .all(|q| req.query_param(&q.name).is_some_and(|v| q.value.matches(v)))
     }
 
     /// The spec's precedence summary of this match.
@@ -162,7 +178,13 @@ pub struct RequestParts<'a> {
 impl<'a> RequestParts<'a> {
     /// Wraps a request's method, path (without query), raw query string and headers.
     pub fn new(method: &'a Method, path: &'a str, query: Option<&'a str>, headers: &'a HeaderMap) -> Self {
-        Self { method, path, query, headers, params: OnceCell::new() }
+        Self {
+            method,
+            path,
+            query,
+            headers,
+            params: OnceCell::new(),
+        }
     }
 
     /// The request path without query string.
@@ -178,8 +200,12 @@ impl<'a> RequestParts<'a> {
             None => value.matches(first),
             // Repeated headers are compared as RFC 9110 folds them: one comma-separated value.
             Some(_) => {
-                let joined: Vec<&str> =
-                    self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+                let joined: Vec<&str> = self
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
                 value.matches(&joined.join(","))
             }
         }
@@ -188,7 +214,11 @@ impl<'a> RequestParts<'a> {
     fn query_param(&self, name: &str) -> Option<&str> {
         let params = self.params.get_or_init(|| {
             self.query
-                .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+                .map(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect()
+                })
                 .unwrap_or_default()
         });
         params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -208,7 +238,10 @@ mod tests {
     }
 
     fn header(name: &str, value: ValueMatch) -> HeaderMatch {
-        HeaderMatch { name: HeaderName::from_bytes(name.as_bytes()).unwrap(), value }
+        HeaderMatch {
+            name: HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value,
+        }
     }
 
     #[test]
@@ -217,7 +250,10 @@ mod tests {
             PathMatch::prefix("/api"),
             Some("POST".into()),
             vec![header("Version", ValueMatch::Exact("two".into()))],
-            vec![QueryParamMatch { name: "animal".into(), value: ValueMatch::Exact("whale".into()) }],
+            vec![QueryParamMatch {
+                name: "animal".into(),
+                value: ValueMatch::Exact("whale".into()),
+            }],
         );
         let h = headers(&[("version", "two")]);
         let post = Method::POST;
@@ -236,7 +272,10 @@ mod tests {
             PathMatch::any(),
             None,
             vec![],
-            vec![QueryParamMatch { name: "q".into(), value: ValueMatch::Exact("a b".into()) }],
+            vec![QueryParamMatch {
+                name: "q".into(),
+                value: ValueMatch::Exact("a b".into()),
+            }],
         );
         let h = HeaderMap::new();
         let get = Method::GET;
@@ -249,7 +288,10 @@ mod tests {
         let m = RouteMatch::new(
             PathMatch::any(),
             None,
-            vec![header("x", ValueMatch::Exact("1".into())), header("X", ValueMatch::Exact("2".into()))],
+            vec![
+                header("x", ValueMatch::Exact("1".into())),
+                header("X", ValueMatch::Exact("2".into())),
+            ],
             vec![],
         );
         assert_eq!(m.headers.len(), 1);

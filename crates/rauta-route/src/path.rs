@@ -78,8 +78,7 @@ pub fn path_prefix_matches(prefix: &str, path: &str) -> bool {
     if prefix.is_empty() {
         return true;
     }
-    path.starts_with(prefix)
-        && (path.len() == prefix.len() || path.as_bytes().get(prefix.len()) == Some(&b'/'))
+    path.starts_with(prefix) && (path.len() == prefix.len() || path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
 /// ReplacePrefixMatch: replaces the matched `prefix` (normalised) of `path` by `replacement`.
@@ -156,7 +155,11 @@ mod tests {
             ("/other", "/foo", "/xyz", "/other"),
         ];
         for (path, prefix, replacement, want) in cases {
-            assert_eq!(replace_prefix(path, prefix, replacement), want, "{path} {prefix} {replacement}");
+            assert_eq!(
+                replace_prefix(path, prefix, replacement),
+                want,
+                "{path} {prefix} {replacement}"
+            );
         }
     }
 }

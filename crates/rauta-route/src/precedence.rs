@@ -78,7 +78,10 @@ mod tests {
                 })
                 .collect(),
             (0..params)
-                .map(|i| QueryParamMatch { name: format!("q{i}"), value: ValueMatch::Exact("v".into()) })
+                .map(|i| QueryParamMatch {
+                    name: format!("q{i}"),
+                    value: ValueMatch::Exact("v".into()),
+                })
                 .collect(),
         )
     }
@@ -100,7 +103,13 @@ mod tests {
             m(PathMatch::any(), false, 0, 0),
         ];
         for pair in rows.windows(2) {
-            assert_eq!(pair[0].precedence().cmp(&pair[1].precedence()), Ordering::Less, "{:?} vs {:?}", pair[0], pair[1]);
+            assert_eq!(
+                pair[0].precedence().cmp(&pair[1].precedence()),
+                Ordering::Less,
+                "{:?} vs {:?}",
+                pair[0],
+                pair[1]
+            );
         }
     }
 

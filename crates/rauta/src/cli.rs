@@ -114,8 +114,12 @@ pub struct EchoArgs {
 /// Parses `10s`, `500ms`, `1m`, `2h` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (number, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
-    let value: f64 = number.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s or 500ms"))?;
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s or 500ms"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,

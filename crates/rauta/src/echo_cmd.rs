@@ -30,17 +30,23 @@ pub fn main(args: EchoArgs) -> anyhow::Result<ExitCode> {
         let stopped = run::stop_signal()?;
         match args.mode {
             EchoMode::Http => {
-                let listener = TcpListener::bind(address).await.with_context(|| format!("cannot bind {address}"))?;
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot bind {address}"))?;
                 tracing::info!(%address, "echo (HTTP/1.1 and h2c) listening");
                 server.serve_http(listener, stopped).await?;
             }
             EchoMode::Tcp => {
-                let listener = TcpListener::bind(address).await.with_context(|| format!("cannot bind {address}"))?;
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot bind {address}"))?;
                 tracing::info!(%address, "echo (TCP) listening");
                 server.serve_tcp(listener, stopped).await?;
             }
             EchoMode::Udp => {
-                let socket = UdpSocket::bind(address).await.with_context(|| format!("cannot bind {address}"))?;
+                let socket = UdpSocket::bind(address)
+                    .await
+                    .with_context(|| format!("cannot bind {address}"))?;
                 tracing::info!(%address, "echo (UDP) listening");
                 server.serve_udp(socket, stopped).await?;
             }

@@ -22,7 +22,13 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway over `provider`, serving through `admin.dataplane`.
     pub fn new(provider: FileProvider, admin: Arc<AdminState>, metrics: ReloadMetrics) -> Self {
-        Self { provider, generations: GenerationTracker::default(), admin, metrics, reported: HashSet::new() }
+        Self {
+            provider,
+            generations: GenerationTracker::default(),
+            admin,
+            metrics,
+            reported: HashSet::new(),
+        }
     }
 
     /// Reads every file again and applies the result.
@@ -40,15 +46,25 @@ impl Gateway {
                     tracing::error!(error = %e, "configuration rejected; the last good configuration keeps serving");
                 }
                 self.metrics.rejected();
-                self.admin.statuses.mark_rejected(errors.iter().filter_map(rejected_status).collect(), &now);
+                self.admin
+                    .statuses
+                    .mark_rejected(errors.iter().filter_map(rejected_status).collect(), &now);
                 return;
             }
         };
         self.generations.assign(&mut loaded.inputs);
         let translation = rauta_translate::translate(&loaded.inputs);
         self.report(loaded.warnings.iter().chain(&translation.problems));
-        let errors = translation.problems.iter().filter(|p| p.severity == Severity::Error).count();
-        let statuses = translation.statuses.iter().filter_map(|s| serde_json::to_value(s).ok()).collect();
+        let errors = translation
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count();
+        let statuses = translation
+            .statuses
+            .iter()
+            .filter_map(|s| serde_json::to_value(s).ok())
+            .collect();
         self.admin.statuses.replace(statuses, &now);
         let snapshot = Arc::new(translation.snapshot);
         if let Err(e) = self.admin.dataplane.apply(snapshot).await {

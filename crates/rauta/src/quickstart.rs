@@ -17,9 +17,18 @@ use crate::{logging, run};
 
 /// The example, built in so that `rauta quickstart` works from any directory.
 const EMBEDDED: [(&str, &str); 3] = [
-    ("00-gateway.yaml", include_str!("../../../examples/quickstart/00-gateway.yaml")),
-    ("10-backends.yaml", include_str!("../../../examples/quickstart/10-backends.yaml")),
-    ("20-routes.yaml", include_str!("../../../examples/quickstart/20-routes.yaml")),
+    (
+        "00-gateway.yaml",
+        include_str!("../../../examples/quickstart/00-gateway.yaml"),
+    ),
+    (
+        "10-backends.yaml",
+        include_str!("../../../examples/quickstart/10-backends.yaml"),
+    ),
+    (
+        "20-routes.yaml",
+        include_str!("../../../examples/quickstart/20-routes.yaml"),
+    ),
 ];
 
 /// Demo backends: (Service, pod, address). Must agree with `10-backends.yaml`.
@@ -47,7 +56,10 @@ pub fn main(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
             start_backend(service, pod, address).await?;
         }
         let admin = args.serve.admin_address;
-        run::serve(FileProvider::new(vec![dir.clone()]), args.serve, |_| print_tour(&dir, admin)).await
+        run::serve(FileProvider::new(vec![dir.clone()]), args.serve, |_| {
+            print_tour(&dir, admin)
+        })
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -56,7 +68,12 @@ async fn start_backend(service: &'static str, pod: &'static str, address: &'stat
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot start the demo backend {service} on {address} (is the port in use?)"))?;
-    let identity = EchoIdentity { namespace: "default".into(), pod: pod.into(), service: service.into(), ..Default::default() };
+    let identity = EchoIdentity {
+        namespace: "default".into(),
+        pod: pod.into(),
+        service: service.into(),
+        ..Default::default()
+    };
     let server = EchoServer::new(EchoConfig::new(identity));
     tokio::spawn(async move {
         if let Err(e) = server.serve_http(listener, std::future::pending()).await {

@@ -23,7 +23,11 @@ impl ReloadMetrics {
     /// Registers the metrics.
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
-        registry.register("rauta_config_reloads", "Configuration loads by result", metrics.reloads.clone());
+        registry.register(
+            "rauta_config_reloads",
+            "Configuration loads by result",
+            metrics.reloads.clone(),
+        );
         registry.register(
             "rauta_config_last_reload_successful",
             "1 when the last configuration load was applied, 0 when it was rejected",

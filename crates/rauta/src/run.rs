@@ -41,7 +41,10 @@ pub fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime
 /// Serves `provider` until SIGTERM/SIGINT; `on_ready` runs once the first snapshot serves.
 pub async fn serve(provider: FileProvider, args: ServeArgs, on_ready: impl FnOnce(&AdminState)) -> anyhow::Result<()> {
     let mut registry = Registry::default();
-    let config = ProxyConfig { access_log: args.access_log == Switch::On, ..ProxyConfig::default() };
+    let config = ProxyConfig {
+        access_log: args.access_log == Switch::On,
+        ..ProxyConfig::default()
+    };
     let dataplane = Arc::new(DataPlane::new(config, &mut registry));
     let metrics = ReloadMetrics::register(&mut registry);
     let admin_listener = admin::bind(args.admin_address).await?;

@@ -89,7 +89,9 @@ fn fill_times(status: &mut Value, previous: Option<&Value>, now: &str) {
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                let prev = previous.and_then(|p| p.as_array()).and_then(|a| matching_element(a, item, i));
+                let prev = previous
+                    .and_then(|p| p.as_array())
+                    .and_then(|a| matching_element(a, item, i));
                 fill_times(item, prev, now);
             }
         }
@@ -109,16 +111,19 @@ fn matching_element<'a>(previous: &'a [Value], item: &Value, index: usize) -> Op
 }
 
 fn fill_conditions(conditions: &mut Value, previous: Option<&Value>, now: &str) {
-    let Some(conditions) = conditions.as_array_mut() else { return };
+    let Some(conditions) = conditions.as_array_mut() else {
+        return;
+    };
     for condition in conditions {
         let kind = condition.get("type").cloned();
         let old = previous
             .and_then(Value::as_array)
             .and_then(|p| p.iter().find(|c| c.get("type").cloned() == kind));
         let time = match old {
-            Some(old) if old.get("status") == condition.get("status") => {
-                old.get("lastTransitionTime").cloned().unwrap_or_else(|| Value::from(now))
-            }
+            Some(old) if old.get("status") == condition.get("status") => old
+                .get("lastTransitionTime")
+                .cloned()
+                .unwrap_or_else(|| Value::from(now)),
             _ => Value::from(now),
         };
         if let Some(obj) = condition.as_object_mut() {
@@ -142,7 +147,10 @@ mod tests {
     }
 
     fn time_of(store: &StatusStore) -> String {
-        store.snapshot()[0]["status"]["parents"][0]["conditions"][0]["lastTransitionTime"].as_str().unwrap().to_owned()
+        store.snapshot()[0]["status"]["parents"][0]["conditions"][0]["lastTransitionTime"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]

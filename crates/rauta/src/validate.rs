@@ -30,15 +30,28 @@ pub fn main(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         not_accepted += usize::from(render_status(&mut out, &entry));
     }
     print!("{out}");
-    for warning in loaded.warnings.iter().chain(&translation.problems).filter(|p| p.severity == Severity::Warning) {
+    for warning in loaded
+        .warnings
+        .iter()
+        .chain(&translation.problems)
+        .filter(|p| p.severity == Severity::Warning)
+    {
         eprintln!("warning: {warning}");
     }
-    let errors: Vec<_> = translation.problems.iter().filter(|p| p.severity == Severity::Error).collect();
+    let errors: Vec<_> = translation
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .collect();
     for error in &errors {
         eprintln!("error: {error}");
     }
     if errors.is_empty() && not_accepted == 0 {
-        eprintln!("ok: {} resource(s) in {} file(s)", translation.statuses.len(), loaded.files.len());
+        eprintln!(
+            "ok: {} resource(s) in {} file(s)",
+            translation.statuses.len(),
+            loaded.files.len()
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{} error(s), {} condition(s) not accepted", errors.len(), not_accepted);
@@ -61,7 +74,14 @@ fn render_status(out: &mut String, entry: &Value) -> bool {
         if get("type") == "Accepted" && get("status") == "False" {
             rejected = true;
         }
-        let _ = writeln!(out, "  {path}{}={} ({}) {}", get("type"), get("status"), get("reason"), get("message"));
+        let _ = writeln!(
+            out,
+            "  {path}{}={} ({}) {}",
+            get("type"),
+            get("status"),
+            get("reason"),
+            get("message")
+        );
     });
     rejected
 }
@@ -78,7 +98,11 @@ fn walk_conditions(value: &Value, path: &str, f: &mut impl FnMut(&str, &Value)) 
                         .get("name")
                         .and_then(Value::as_str)
                         .map(str::to_owned)
-                        .or_else(|| item.pointer("/parentRef/name").and_then(Value::as_str).map(|n| format!("parent {n}")))
+                        .or_else(|| {
+                            item.pointer("/parentRef/name")
+                                .and_then(Value::as_str)
+                                .map(|n| format!("parent {n}"))
+                        })
                         .unwrap_or_else(|| format!("{key}[{i}]"));
                     walk_conditions(item, &format!("{path}{label}: "), f);
                 }

@@ -1,6 +1,8 @@
 //! Backends through the real binary: weights, error statuses, forwarding headers, bodies,
 //! WebSocket and HTTP/2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::HashMap;
@@ -33,7 +35,11 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_split_traffic_and_weight_zero_gets_none() {
     let port = free_port();
-    let (a, b, c) = (Backend::start("a", "a").await, Backend::start("b", "b").await, Backend::start("c", "c").await);
+    let (a, b, c) = (
+        Backend::start("a", "a").await,
+        Backend::start("b", "b").await,
+        Backend::start("c", "c").await,
+    );
     let yaml = format!(
         "{}{}{}{}{}",
         gateway_yaml(port),
@@ -50,7 +56,9 @@ async fn weights_split_traffic_and_weight_zero_gets_none() {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for _ in 0..400 {
         let reply = rauta.get(port, "w.test", "/").await;
-        *counts.entry(reply.json()["pod"].as_str().unwrap().to_owned()).or_default() += 1;
+        *counts
+            .entry(reply.json()["pod"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     // Expected 300/100/0; the bounds are seven standard deviations wide.
     let a = counts.get("a").copied().unwrap_or(0);
@@ -84,7 +92,11 @@ endpoints:
         gw = gateway_yaml(port),
         slow = service_yaml("slow", slow.addr, None),
         closed = service_yaml("closed", format!("127.0.0.1:{closed}").parse().unwrap(), None),
-        r500 = route("missing", "/missing", "    backendRefs: [{name: does-not-exist, port: 80}]"),
+        r500 = route(
+            "missing",
+            "/missing",
+            "    backendRefs: [{name: does-not-exist, port: 80}]"
+        ),
         r500b = route("nothing", "/nothing", ""),
         r503 = route("empty", "/empty", "    backendRefs: [{name: empty, port: 80}]"),
         r502 = route("closed", "/closed", "    backendRefs: [{name: closed, port: 80}]"),
@@ -107,11 +119,18 @@ endpoints:
     assert_eq!(rauta.get(port, "e.test", "/closed").await.status, 502);
     assert_eq!(rauta.get(port, "e.test", "/slow?delay=3s").await.status, 504);
     assert_eq!(rauta.get(port, "e.test", "/try?delay=3s").await.status, 504);
-    assert_eq!(rauta.get(port, "e.test", "/slow?delay=10ms").await.status, 200, "within the timeout");
+    assert_eq!(
+        rauta.get(port, "e.test", "/slow?delay=10ms").await.status,
+        200,
+        "within the timeout"
+    );
 
     // The route with the missing backend is Accepted but not ResolvedRefs.
     let missing = rauta.status_of("HTTPRoute", "missing").await;
-    let conditions = missing["status"]["parents"][0]["conditions"].as_array().unwrap().clone();
+    let conditions = missing["status"]["parents"][0]["conditions"]
+        .as_array()
+        .unwrap()
+        .clone();
     let find = |t: &str| conditions.iter().find(|c| c["type"] == t).cloned().unwrap();
     assert_eq!(find("Accepted")["status"], "True");
     assert_eq!(find("ResolvedRefs")["status"], "False");
@@ -151,23 +170,47 @@ async fn forwarding_headers_request_ids_and_streamed_bodies() {
     assert_eq!(reply.echoed_header("x-forwarded-host").as_deref(), Some("app.test"));
     let generated = reply.echoed_header("x-request-id").expect("a request id is generated");
     assert!(generated.len() >= 16, "{generated}");
-    let reply = rauta.request(port, Method::GET, "app.test", "/fwd", &[("x-request-id", "client-chosen-id")]).await;
+    let reply = rauta
+        .request(
+            port,
+            Method::GET,
+            "app.test",
+            "/fwd",
+            &[("x-request-id", "client-chosen-id")],
+        )
+        .await;
     assert_eq!(reply.echoed_header("x-request-id").as_deref(), Some("client-chosen-id"));
     rauta
         .eventually("the access log names the request id", || {
-            let seen = rauta.stdout.lock().unwrap().iter().any(|l| l.contains("client-chosen-id"));
+            let seen = rauta
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("client-chosen-id"));
             async move { seen }
         })
         .await;
 
     // Hop-by-hop headers stay on their hop.
-    let reply = rauta.request(port, Method::GET, "app.test", "/hop", &[("connection", "x-hop"), ("x-hop", "1")]).await;
+    let reply = rauta
+        .request(
+            port,
+            Method::GET,
+            "app.test",
+            "/hop",
+            &[("connection", "x-hop"), ("x-hop", "1")],
+        )
+        .await;
     assert_eq!(reply.echoed_header("x-hop"), None);
 
     // A 1 MiB body reaches the backend whole.
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let body = Bytes::from(vec![b'x'; 1 << 20]);
-    let req = Request::post(format!("http://127.0.0.1:{port}/upload")).header("host", "app.test").body(Full::new(body)).unwrap();
+    let req = Request::post(format!("http://127.0.0.1:{port}/upload"))
+        .header("host", "app.test")
+        .body(Full::new(body))
+        .unwrap();
     let reply = support::send(&client, req).await.unwrap();
     assert_eq!(reply.json()["bodyLength"], 1 << 20);
 }
@@ -191,16 +234,24 @@ async fn http2_both_sides_and_websocket_upgrades() {
     let rauta = Rauta::start(&yaml).await;
 
     // h2c prior knowledge downstream; HTTP/1.1 or h2c upstream by appProtocol.
-    let h2_client = Client::builder(TokioExecutor::new()).http2_only(true).build_http::<Full<Bytes>>();
+    let h2_client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
     for (path, proto) in [("/h1", "HTTP/1.1"), ("/h2", "HTTP/2.0")] {
         let req = Request::get(format!("http://127.0.0.1:{port}{path}"))
             .version(http::Version::HTTP_2)
             .body(Full::new(Bytes::new()))
             .unwrap();
-        let reply = support::send(&h2_client, req).await.unwrap_or_else(|e| panic!("{e}: {}", rauta.stderr_text()));
+        let reply = support::send(&h2_client, req)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {}", rauta.stderr_text()));
         assert_eq!(reply.status, 200);
         assert_eq!(reply.json()["proto"], proto, "{path}");
-        assert_eq!(reply.json()["host"], format!("127.0.0.1:{port}"), "the :authority is the host");
+        assert_eq!(
+            reply.json()["host"],
+            format!("127.0.0.1:{port}"),
+            "the :authority is the host"
+        );
     }
 
     // WebSocket through the gateway to the echo backend's /ws.

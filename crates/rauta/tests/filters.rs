@@ -1,5 +1,7 @@
 //! HTTPRoute filters through the real binary: headers, redirects, rewrites, mirrors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;
@@ -83,13 +85,23 @@ async fn header_redirect_rewrite_and_mirror_filters() {
 
     // Request and response header modifiers.
     let reply = rauta
-        .request(port, Method::GET, "h.test", "/headers", &[("x-set", "client"), ("x-add", "client"), ("x-remove", "gone")])
+        .request(
+            port,
+            Method::GET,
+            "h.test",
+            "/headers",
+            &[("x-set", "client"), ("x-add", "client"), ("x-remove", "gone")],
+        )
         .await;
     assert_eq!(reply.status, 200);
     let headers = reply.json()["headers"].clone();
     assert_eq!(headers["X-Set"], serde_json::json!(["set-value"]));
-    let added: Vec<String> =
-        headers["X-Add"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let added: Vec<String> = headers["X-Add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(added.join(","), "client,added");
     assert!(headers.get("X-Remove").is_none(), "{headers:#}");
     assert_eq!(reply.headers["x-response-set"], "from-gateway");
@@ -99,10 +111,18 @@ async fn header_redirect_rewrite_and_mirror_filters() {
     let location = |reply: &support::Reply| reply.headers["location"].to_str().unwrap().to_owned();
     let r = rauta.get(port, "r.test", "/redirect-scheme/x?q=1").await;
     assert_eq!(r.status, 302);
-    assert_eq!(location(&r), "https://r.test/redirect-scheme/x?q=1", "scheme set: well-known port, omitted");
+    assert_eq!(
+        location(&r),
+        "https://r.test/redirect-scheme/x?q=1",
+        "scheme set: well-known port, omitted"
+    );
     let r = rauta.get(port, "r.test:9999", "/redirect-host").await;
     assert_eq!(r.status, 301);
-    assert_eq!(location(&r), format!("http://elsewhere.test:{port}/redirect-host"), "no scheme: listener port");
+    assert_eq!(
+        location(&r),
+        format!("http://elsewhere.test:{port}/redirect-host"),
+        "no scheme: listener port"
+    );
     let r = rauta.get(port, "r.test", "/redirect-port").await;
     assert_eq!(location(&r), "http://r.test:8443/redirect-port");
     let r = rauta.get(port, "r.test", "/redirect-full/deep").await;
@@ -116,13 +136,27 @@ async fn header_redirect_rewrite_and_mirror_filters() {
     assert_eq!(json["path"], "/v2/users?id=7");
     assert_eq!(json["host"], "rewritten.test");
     assert_eq!(rauta.get(port, "orig.test", "/strip").await.json()["path"], "/");
-    assert_eq!(rauta.get(port, "orig.test", "/strip/three").await.json()["path"], "/three");
+    assert_eq!(
+        rauta.get(port, "orig.test", "/strip/three").await.json()["path"],
+        "/three"
+    );
     let reply = rauta.get(port, "orig.test", "/rewrite-full/a/b").await;
     assert_eq!(reply.json()["path"], "/full");
-    assert_eq!(reply.json()["host"], "orig.test", "host unchanged without a hostname rewrite");
+    assert_eq!(
+        reply.json()["host"],
+        "orig.test",
+        "host unchanged without a hostname rewrite"
+    );
 
     // Per-backend filters apply when that backend is chosen.
-    assert_eq!(rauta.get(port, "b.test", "/per-backend").await.echoed_header("x-backend").as_deref(), Some("main"));
+    assert_eq!(
+        rauta
+            .get(port, "b.test", "/per-backend")
+            .await
+            .echoed_header("x-backend")
+            .as_deref(),
+        Some("main")
+    );
 
     // Mirror: the main backend answers, the mirror gets a copy.
     let reply = rauta.get(port, "m.test", "/mirror/copy?n=1").await;
@@ -136,5 +170,9 @@ async fn header_redirect_rewrite_and_mirror_filters() {
         .await;
     assert!(main.paths().contains(&"/mirror/copy?n=1".to_owned()));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(mirror.paths().iter().filter(|p| p.starts_with("/mirror")).count(), 1, "one copy per request");
+    assert_eq!(
+        mirror.paths().iter().filter(|p| p.starts_with("/mirror")).count(),
+        1,
+        "one copy per request"
+    );
 }

@@ -1,6 +1,8 @@
 //! The process as users run it: hot reload (good and bad), admin endpoints, promtool,
 //! graceful shutdown, `rauta validate`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::process::Command;
@@ -34,37 +36,70 @@ async fn hot_reload_applies_good_changes_and_keeps_serving_through_bad_ones() {
     assert_eq!(rauta.get(port, "r.test", "/two").await.status, 404);
 
     // A good change: a second route appears without a restart.
-    rauta.rewrite(&format!("{base}{}{}", route("one", "/one", "echo"), route("two", "/two", "echo")));
-    rauta.eventually("the new route serves", || async { rauta.get(port, "r.test", "/two").await.status == 200 }).await;
+    rauta.rewrite(&format!(
+        "{base}{}{}",
+        route("one", "/one", "echo"),
+        route("two", "/two", "echo")
+    ));
+    rauta
+        .eventually("the new route serves", || async {
+            rauta.get(port, "r.test", "/two").await.status == 200
+        })
+        .await;
 
     // A bad change: the file no longer parses. The last good configuration keeps serving.
-    let broken = format!("{base}{}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: three, namespace: default}}\nspec:\n  rules:\n  - matches: [{{path: {{type: Prefix, value: /three}}}}]\n", route("one", "/one", "echo"));
+    let broken = format!(
+        "{base}{}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: three, namespace: default}}\nspec:\n  rules:\n  - matches: [{{path: {{type: Prefix, value: /three}}}}]\n",
+        route("one", "/one", "echo")
+    );
     rauta.rewrite(&broken);
     rauta
         .eventually("the rejected reload is counted", || async {
-            let metrics = rauta.admin_get("/metrics").await.map(|r| String::from_utf8_lossy(&r.body).into_owned());
+            let metrics = rauta
+                .admin_get("/metrics")
+                .await
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned());
             metrics.is_ok_and(|m| m.contains("rauta_config_reloads_total{result=\"failed\"} 1"))
         })
         .await;
-    assert_eq!(rauta.get(port, "r.test", "/two").await.status, 200, "the last good config still serves /two");
+    assert_eq!(
+        rauta.get(port, "r.test", "/two").await.status,
+        200,
+        "the last good config still serves /two"
+    );
     assert_eq!(rauta.get(port, "r.test", "/one").await.status, 200);
     let log = rauta.stderr_text();
     assert!(log.contains("config.yaml"), "the error names the file: {log}");
-    assert!(log.contains("HTTPRoute default/three"), "the error names the resource: {log}");
-    assert!(log.contains("spec.rules[0].matches[0].path.type"), "the error names the field: {log}");
+    assert!(
+        log.contains("HTTPRoute default/three"),
+        "the error names the resource: {log}"
+    );
+    assert!(
+        log.contains("spec.rules[0].matches[0].path.type"),
+        "the error names the field: {log}"
+    );
     let three = rauta.status_of("HTTPRoute", "three").await;
     assert_eq!(three["status"]["conditions"][0]["status"], "False", "{three:#}");
 
     // Fixing it applies again.
     rauta.rewrite(&format!("{base}{}", route("one", "/one", "echo")));
-    rauta.eventually("the fixed config applies", || async { rauta.get(port, "r.test", "/two").await.status == 404 }).await;
+    rauta
+        .eventually("the fixed config applies", || async {
+            rauta.get(port, "r.test", "/two").await.status == 404
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_and_promtool_accepts_the_metrics() {
     let port = free_port();
     let echo = Backend::start("echo", "echo").await;
-    let yaml = format!("{}{}{}", gateway_yaml(port), service_yaml("echo", echo.addr, None), route("one", "/", "echo"));
+    let yaml = format!(
+        "{}{}{}",
+        gateway_yaml(port),
+        service_yaml("echo", echo.addr, None),
+        route("one", "/", "echo")
+    );
     let rauta = Rauta::start(&yaml).await;
     for _ in 0..3 {
         assert_eq!(rauta.get(port, "m.test", "/").await.status, 200);
@@ -76,19 +111,38 @@ async fn admin_endpoints_and_promtool_accepts_the_metrics() {
     assert_eq!(config["binds"][0]["address"], format!("0.0.0.0:{port}"), "{config:#}");
 
     let status = rauta.status().await;
-    let kinds: Vec<&str> = status.as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
     for kind in ["GatewayClass", "Gateway", "HTTPRoute"] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
     let gw = rauta.status_of("Gateway", "gw").await;
-    let programmed = gw["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Programmed").unwrap().clone();
+    let programmed = gw["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Programmed")
+        .unwrap()
+        .clone();
     assert_eq!(programmed["status"], "True");
     assert_eq!(programmed["observedGeneration"], 1);
-    assert_ne!(programmed["lastTransitionTime"], "1970-01-01T00:00:00Z", "the status store sets real times");
+    assert_ne!(
+        programmed["lastTransitionTime"], "1970-01-01T00:00:00Z",
+        "the status store sets real times"
+    );
 
     let metrics = rauta.admin_get("/metrics").await.unwrap();
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    for name in ["rauta_requests_total", "rauta_request_duration_seconds", "rauta_downstream_connections_active", "rauta_config_reloads_total"] {
+    for name in [
+        "rauta_requests_total",
+        "rauta_request_duration_seconds",
+        "rauta_downstream_connections_active",
+        "rauta_config_reloads_total",
+    ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
     let mut promtool = Command::new("promtool")
@@ -113,7 +167,12 @@ async fn admin_endpoints_and_promtool_accepts_the_metrics() {
 async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let port = free_port();
     let echo = Backend::start("echo", "echo").await;
-    let yaml = format!("{}{}{}", gateway_yaml(port), service_yaml("echo", echo.addr, None), route("one", "/", "echo"));
+    let yaml = format!(
+        "{}{}{}",
+        gateway_yaml(port),
+        service_yaml("echo", echo.addr, None),
+        route("one", "/", "echo")
+    );
     let mut rauta = Rauta::start(&yaml).await;
     let slow = {
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
@@ -144,7 +203,11 @@ fn validate_prints_statuses_and_fails_on_invalid_resources() {
     let dir = tempfile::tempdir().unwrap();
     let good = format!("{}{}", gateway_yaml(8080), route("one", "/", "nowhere"));
     std::fs::write(dir.path().join("a.yaml"), &good).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rauta")).args(["validate", "-f"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rauta"))
+        .args(["validate", "-f"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a missing backend is an error");
@@ -153,14 +216,31 @@ fn validate_prints_statuses_and_fails_on_invalid_resources() {
     assert!(stderr.contains("HTTPRoute default/one"), "{stderr}");
     assert!(stderr.contains("spec.rules[0].backendRefs[0]"), "{stderr}");
 
-    let fixed = format!("{}{}", good, service_yaml("nowhere", "127.0.0.1:1".parse().unwrap(), None));
+    let fixed = format!(
+        "{}{}",
+        good,
+        service_yaml("nowhere", "127.0.0.1:1".parse().unwrap(), None)
+    );
     std::fs::write(dir.path().join("a.yaml"), fixed).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rauta")).args(["validate", "-f"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rauta"))
+        .args(["validate", "-f"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     std::fs::write(dir.path().join("b.yaml"), "kind: HTTPRoute\napiVersion: gateway.networking.k8s.io/v1\nmetadata: {name: x}\nspec: {rules: [{matches: [{path: {type: Nope}}]}]}\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rauta")).args(["validate", "-f"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rauta"))
+        .args(["validate", "-f"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("b.yaml") && stderr.contains("HTTPRoute default/x") && stderr.contains("spec.rules[0].matches[0].path.type"), "{stderr}");
+    assert!(
+        stderr.contains("b.yaml")
+            && stderr.contains("HTTPRoute default/x")
+            && stderr.contains("spec.rules[0].matches[0].path.type"),
+        "{stderr}"
+    );
 }

@@ -1,12 +1,25 @@
 //! Route matching through the real binary: every match kind, precedence, hostnames.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use http::Method;
 use support::{Backend, Rauta, free_port, gateway_yaml, service_yaml};
 
-const SERVICES: [&str; 11] =
-    ["exact", "prefix", "regex", "header", "header-regex", "query", "method", "default", "older", "specific", "wildcard"];
+const SERVICES: [&str; 11] = [
+    "exact",
+    "prefix",
+    "regex",
+    "header",
+    "header-regex",
+    "query",
+    "method",
+    "default",
+    "older",
+    "specific",
+    "wildcard",
+];
 
 async fn backends() -> (Vec<Backend>, String) {
     let mut yaml = String::new();
@@ -94,33 +107,60 @@ async fn every_match_kind_and_the_spec_precedence() {
     let get = |path: &'static str| rauta.get(port, "any.test", path);
 
     assert_eq!(pod(&get("/exact").await), "exact");
-    assert_eq!(pod(&get("/exact/").await), "default", "Exact does not match a trailing slash");
+    assert_eq!(
+        pod(&get("/exact/").await),
+        "default",
+        "Exact does not match a trailing slash"
+    );
     assert_eq!(pod(&get("/prefix").await), "prefix");
     assert_eq!(pod(&get("/prefix/a/b").await), "prefix");
-    assert_eq!(pod(&get("/prefixed").await), "default", "PathPrefix matches whole segments");
+    assert_eq!(
+        pod(&get("/prefixed").await),
+        "default",
+        "PathPrefix matches whole segments"
+    );
     assert_eq!(pod(&get("/regex/42").await), "regex");
     assert_eq!(pod(&get("/regex/abc").await), "default");
     assert_eq!(pod(&get("/?animal=whale").await), "query");
     assert_eq!(pod(&get("/?animal=dolphin").await), "default");
     assert_eq!(pod(&get("/tie").await), "older", "oldest route wins a tie");
 
-    let header = |name: &'static str, value: &'static str, path: &'static str| {
-        rauta.request(port, Method::GET, "any.test", path, &[(name, value)])
-    };
-    assert_eq!(pod(&header("x-version", "v2", "/").await), "header", "header names are case-insensitive");
-    assert_eq!(pod(&header("x-version", "V2", "/").await), "default", "header values are case-sensitive");
-    assert_eq!(pod(&header("x-tier", "platinum", "/").await), "header-regex");
-    assert_eq!(pod(&header("x-tier", "platinum-plus", "/").await), "default", "regex matches whole values");
-    assert_eq!(pod(&header("x-version", "v2", "/prefix/x").await), "prefix", "a longer prefix beats a header match");
+    let cases = [
+        ("x-version", "v2", "/", "header", "header names are case-insensitive"),
+        ("x-version", "V2", "/", "default", "header values are case-sensitive"),
+        ("x-tier", "platinum", "/", "header-regex", "regex header match"),
+        ("x-tier", "platinum-plus", "/", "default", "regex matches whole values"),
+        (
+            "x-version",
+            "v2",
+            "/prefix/x",
+            "prefix",
+            "a longer prefix beats a header match",
+        ),
+    ];
+    for (name, value, path, want, why) in cases {
+        let reply = rauta
+            .request(port, Method::GET, "any.test", path, &[(name, value)])
+            .await;
+        assert_eq!(pod(&reply), want, "{why}");
+    }
 
     let post = rauta.request(port, Method::POST, "any.test", "/", &[]).await;
     assert_eq!(pod(&post), "method");
 
     assert_eq!(pod(&rauta.get(port, "foo.example.com", "/").await), "specific");
-    assert_eq!(pod(&rauta.get(port, "FOO.example.com:1234", "/").await), "specific", "host port and case are ignored");
+    assert_eq!(
+        pod(&rauta.get(port, "FOO.example.com:1234", "/").await),
+        "specific",
+        "host port and case are ignored"
+    );
     assert_eq!(pod(&rauta.get(port, "bar.example.com", "/").await), "wildcard");
     assert_eq!(pod(&rauta.get(port, "a.b.example.com", "/").await), "wildcard");
-    assert_eq!(pod(&rauta.get(port, "example.com", "/").await), "default", "*.example.com needs a label");
+    assert_eq!(
+        pod(&rauta.get(port, "example.com", "/").await),
+        "default",
+        "*.example.com needs a label"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +210,11 @@ spec:
     // The exact listener owns a.example.com: its other paths do not fall through to the wildcard.
     assert_eq!(rauta.get(port, "a.example.com", "/elsewhere").await.status, 404);
     assert_eq!(pod(&rauta.get(port, "b.example.com", "/only-a").await), "b");
-    assert_eq!(rauta.get(port, "other.test", "/").await.status, 404, "no listener for the host");
+    assert_eq!(
+        rauta.get(port, "other.test", "/").await.status,
+        404,
+        "no listener for the host"
+    );
 
     let gw = rauta.status_of("Gateway", "gw").await;
     let listeners = gw["status"]["listeners"].as_array().unwrap();

@@ -7,8 +7,8 @@ use http::Method;
 
 use crate::ctx::{Ctx, INFRA, V1, V2, V3, WEB, WEB_BACKEND, cond, gw, parent, route, route_in};
 use crate::expect::{Case, get, request};
-use crate::scenario::Scenario;
 use crate::scenario;
+use crate::scenario::Scenario;
 use crate::status::ListenerExpect;
 
 pub const ALL: &[Scenario] = &[
@@ -129,19 +129,45 @@ async fn hostname_intersection(t: Arc<Ctx>) -> Result<()> {
     // A route none of whose hostnames intersects: not accepted, not counted, not served.
     let g = gw("httproute-hostname-intersection");
     let addr = t.accepted(&g, &[], &[]).await?;
-    let not_intersecting = parent(INFRA, &g.name, None, vec![cond("Accepted", "False", "NoMatchingListenerHostname")]);
-    t.route_parents(&route("no-intersecting-hosts"), &[not_intersecting], true).await?;
-    t.expect_all(addr, vec![h("specific.but.wrong.com", "/s5").status(404), h("wildcard.io", "/s5").status(404)]).await?;
+    let not_intersecting = parent(
+        INFRA,
+        &g.name,
+        None,
+        vec![cond("Accepted", "False", "NoMatchingListenerHostname")],
+    );
+    t.route_parents(&route("no-intersecting-hosts"), &[not_intersecting], true)
+        .await?;
+    t.expect_all(
+        addr,
+        vec![
+            h("specific.but.wrong.com", "/s5").status(404),
+            h("wildcard.io", "/s5").status(404),
+        ],
+    )
+    .await?;
     let listener = |name, attached| ListenerExpect {
         name,
         kinds: &["HTTPRoute"],
         attached,
         conditions: vec![cond("Accepted", "True", ""), cond("ResolvedRefs", "True", "")],
     };
-    t.gateway_listeners(&g, &[listener("listener-1", 2), listener("listener-2", 1), listener("listener-3", 1)]).await?;
+    t.gateway_listeners(
+        &g,
+        &[
+            listener("listener-1", 2),
+            listener("listener-2", 1),
+            listener("listener-3", 1),
+        ],
+    )
+    .await?;
 
     // A listener without hostname serves exactly the route's hostnames.
-    let addr = accepted_and_resolved(&t, "httproute-hostname-intersection-all", &["httproute-hostname-intersection-all"]).await?;
+    let addr = accepted_and_resolved(
+        &t,
+        "httproute-hostname-intersection-all",
+        &["httproute-hostname-intersection-all"],
+    )
+    .await?;
     let cases = vec![
         h("first.com", "/").to(V2),
         h("sub.first.com", "/").to(V2),
@@ -161,7 +187,9 @@ async fn listener_hostname_matching(t: Arc<Ctx>) -> Result<()> {
     t.route_resolved(&r1, &g).await?;
     t.accepted(&g, &["listener-2"], std::slice::from_ref(&r2)).await?;
     t.route_resolved(&r2, &g).await?;
-    let addr = t.accepted(&g, &["listener-3", "listener-4"], std::slice::from_ref(&r3)).await?;
+    let addr = t
+        .accepted(&g, &["listener-3", "listener-4"], std::slice::from_ref(&r3))
+        .await?;
     t.route_resolved(&r3, &g).await?;
     let h = |host: &str| get("/").host(host);
     let cases = vec![
@@ -226,7 +254,13 @@ async fn multiple_gateways(t: Arc<Ctx>) -> Result<()> {
     let through = |gateway: &'static str, dedicated: &'static str, backend| {
         let t = t.clone();
         async move {
-            let addr = t.accepted(&gw(gateway), &[], &[route("multiple-gateways-shared-route"), route(dedicated)]).await?;
+            let addr = t
+                .accepted(
+                    &gw(gateway),
+                    &[],
+                    &[route("multiple-gateways-shared-route"), route(dedicated)],
+                )
+                .await?;
             t.expect(addr, get("/shared").to(V1)).await?;
             t.expect(addr, get("/").to(backend)).await
         }
@@ -262,7 +296,11 @@ async fn listener_port_matching(t: Arc<Ctx>) -> Result<()> {
 
 async fn named_rule(t: Arc<Ctx>) -> Result<()> {
     let addr = accepted_and_resolved(&t, "same-namespace", &["http-named-rules"]).await?;
-    t.expect_all(addr, vec![get("/named").in_namespace(INFRA), get("/unnamed").in_namespace(INFRA)]).await
+    t.expect_all(
+        addr,
+        vec![get("/named").in_namespace(INFRA), get("/unnamed").in_namespace(INFRA)],
+    )
+    .await
 }
 
 async fn method_matching(t: Arc<Ctx>) -> Result<()> {

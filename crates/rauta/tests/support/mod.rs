@@ -22,7 +22,10 @@ use tokio::sync::oneshot;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// An in-process echo backend that records every request it answers.
@@ -39,7 +42,12 @@ impl Backend {
         let addr = listener.local_addr().expect("echo address");
         let records = Arc::new(Mutex::new(Vec::new()));
         let sink = records.clone();
-        let identity = EchoIdentity { namespace: "default".into(), pod: pod.into(), service: service.into(), ..Default::default() };
+        let identity = EchoIdentity {
+            namespace: "default".into(),
+            pod: pod.into(),
+            service: service.into(),
+            ..Default::default()
+        };
         let config = EchoConfig::new(identity).with_request_log(move |r| sink.lock().unwrap().push(r.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -49,7 +57,11 @@ impl Backend {
                 })
                 .await;
         });
-        Backend { addr, records, _stop: stop }
+        Backend {
+            addr,
+            records,
+            _stop: stop,
+        }
     }
 
     /// Paths (with query) this backend answered so far.
@@ -84,7 +96,9 @@ spec:
 
 /// Service `name` (port 80, optional appProtocol) in `default` with one endpoint: `addr`.
 pub fn service_yaml(name: &str, addr: SocketAddr, app_protocol: Option<&str>) -> String {
-    let app = app_protocol.map(|p| format!("\n    appProtocol: {p}")).unwrap_or_default();
+    let app = app_protocol
+        .map(|p| format!("\n    appProtocol: {p}"))
+        .unwrap_or_default();
     format!(
         r#"
 ---
@@ -183,7 +197,14 @@ impl Rauta {
         collect(child.stdout.take().unwrap(), stdout.clone());
         collect(child.stderr.take().unwrap(), stderr.clone());
         let client = Client::builder(TokioExecutor::new()).build_http();
-        let rauta = Rauta { child, dir, admin, stdout, stderr, client };
+        let rauta = Rauta {
+            child,
+            dir,
+            admin,
+            stdout,
+            stderr,
+            client,
+        };
         rauta.wait_ready().await;
         rauta
     }
@@ -191,10 +212,8 @@ impl Rauta {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(reply) = self.admin_get("/ready").await {
-                if reply.status == StatusCode::OK {
-                    return;
-                }
+            if self.admin_get("/ready").await.is_ok_and(|reply| reply.status == StatusCode::OK) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -229,12 +248,17 @@ impl Rauta {
 
     /// Sends `method path` with `Host: host` and extra headers to the gateway on `port`.
     pub async fn request(&self, port: u16, method: Method, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut builder = Request::builder().method(method).uri(format!("http://127.0.0.1:{port}{path}")).header("host", host);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{port}{path}"))
+            .header("host", host);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
         let req = builder.body(Full::new(Bytes::new())).unwrap();
-        send(&self.client, req).await.unwrap_or_else(|e| panic!("request {path} failed: {e}; stderr:\n{}", self.stderr_text()))
+        send(&self.client, req)
+            .await
+            .unwrap_or_else(|e| panic!("request {path} failed: {e}; stderr:\n{}", self.stderr_text()))
     }
 
     /// A GET with `Host: host`.
@@ -265,7 +289,10 @@ impl Rauta {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
     }
 
@@ -304,5 +331,9 @@ pub async fn send(client: &Client<HttpConnector, Full<Bytes>>, req: Request<Full
         .map_err(|e| format!("{e:?}"))?;
     let (parts, body) = response.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok(Reply { status: parts.status, headers: parts.headers, body })
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
 }
