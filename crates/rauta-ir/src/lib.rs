@@ -12,6 +12,7 @@ mod backend;
 mod filter;
 mod listener;
 mod serde_helpers;
+mod tls;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ pub use listener::{
     Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, Timeouts, VirtualHost,
 };
 pub use rauta_route as route;
+pub use tls::{Certificate, ListenerTls, PemBytes};
 
 /// Everything the data plane serves, as one consistent, immutable view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::backend::BackendRef;
 use crate::filter::Filter;
 use crate::serde_helpers::duration_ms;
+use crate::tls::ListenerTls;
 
 /// What a socket speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -18,6 +19,18 @@ use crate::serde_helpers::duration_ms;
 pub enum BindProtocol {
     /// Plain HTTP: HTTP/1.1 and HTTP/2 prior knowledge on the same port.
     Http,
+    /// HTTP over TLS: the listeners' certificates chosen by SNI, ALPN `h2` and `http/1.1`.
+    Https,
+}
+
+impl BindProtocol {
+    /// The URL scheme of requests arriving on such a socket.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
 }
 
 /// One socket to serve and the Gateway listeners that share it.
@@ -60,6 +73,9 @@ pub struct Listener {
     pub port: u16,
     /// Virtual hosts, most specific hostname first.
     pub virtual_hosts: Vec<VirtualHost>,
+    /// Certificates, on listeners that terminate TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
 }
 
 /// The routes that serve one (intersected) hostname on a listener.

@@ -1,6 +1,7 @@
 //! Gateways of Rauta's classes: listeners, addresses, conflicts, and their status.
 
 mod addresses;
+mod certificates;
 mod conflicts;
 mod listeners;
 mod status;
@@ -132,6 +133,7 @@ pub(crate) fn evaluate<'a>(
         for (i, l) in spec.listeners.iter().enumerate() {
             let field = format!("spec.listeners[{i}]");
             let mut state = ListenerState::from_spec(l, &field, &subject, problems);
+            state.resolve_certificates(l, index, entry.namespace, &field, &subject, problems);
             if !names.insert(l.name.as_str()) {
                 let message = format!("listener name {:?} is used twice", l.name);
                 problems.push(subject.error(format!("{field}.name"), format!("UnsupportedValue: {message}")));

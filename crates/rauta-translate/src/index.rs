@@ -116,6 +116,8 @@ pub(crate) struct Index<'a> {
     pub services: BTreeMap<(&'a str, &'a str), Entry<'a, Service>>,
     /// EndpointSlices by `(namespace, service name)`, in name order.
     pub slices: BTreeMap<(&'a str, &'a str), Vec<Entry<'a, EndpointSlice>>>,
+    /// Secrets by `(namespace, name)`.
+    pub secrets: BTreeMap<(&'a str, &'a str), Entry<'a, Secret>>,
 }
 
 impl<'a> Index<'a> {
@@ -145,7 +147,7 @@ impl<'a> Index<'a> {
                 slices.entry((ns, service.as_str())).or_default().push(e);
             }
         }
-        unique(&inputs.secrets, problems);
+        let secrets = unique(&inputs.secrets, problems);
         Self {
             classes,
             gateways,
@@ -154,6 +156,7 @@ impl<'a> Index<'a> {
             namespaces,
             services,
             slices,
+            secrets,
         }
     }
 

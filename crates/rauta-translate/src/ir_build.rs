@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rauta_ir::route::HostnameMatch;
 use rauta_ir::{
-    BackendTarget, Bind, BindProtocol, ClusterKey, Filter, Listener, ListenerRef, RouteEntry, Rule, Snapshot,
-    VirtualHost,
+    BackendTarget, Bind, BindProtocol, ClusterKey, Filter, Listener, ListenerRef, ListenerTls, RouteEntry, Rule,
+    Snapshot, VirtualHost,
 };
 
 use crate::clusters::ClusterCatalog;
@@ -48,6 +48,9 @@ pub(crate) fn build(
                     by_listener.get(&(gi, li)).map(Vec::as_slice).unwrap_or_default(),
                     routes,
                 ),
+                tls: l.certificates.as_ref().map(|c| ListenerTls {
+                    certificates: c.certificates.clone(),
+                }),
             };
             for ip in gw.bind_ips() {
                 binds
@@ -60,6 +63,12 @@ pub(crate) fn build(
     let binds: Vec<Bind> = binds
         .into_iter()
         .map(|(address, mut listeners)| {
+            // Conflict checks keep HTTP and HTTPS listeners off one socket.
+            let protocol = if listeners.iter().any(|l| l.tls.is_some()) {
+                BindProtocol::Https
+            } else {
+                BindProtocol::Http
+            };
             listeners.sort_by(|a, b| {
                 a.hostname
                     .specificity_cmp(&b.hostname)
@@ -67,7 +76,7 @@ pub(crate) fn build(
             });
             Bind {
                 address,
-                protocol: BindProtocol::Http,
+                protocol,
                 listeners,
             }
         })

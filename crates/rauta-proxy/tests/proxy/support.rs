@@ -324,6 +324,7 @@ pub fn listener(section: &str, hostname: HostnameMatch, port: u16, routes: Vec<R
         }],
         hostname,
         port,
+        tls: None,
     }
 }
 

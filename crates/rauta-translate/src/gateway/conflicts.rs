@@ -74,10 +74,12 @@ pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<
 }
 
 /// Listeners of different Gateways that bind the same socket share it; two of them with the same
-/// hostname are not distinct. The older Gateway (creation time, then `namespace/name`: the order
+/// hostname are not distinct, and HTTP cannot share a socket with HTTPS (`ProtocolConflict`). The older Gateway (creation time, then `namespace/name`: the order
 /// of `gateways`) keeps the hostname; the newer one's listener is `Conflicted` (HostnameConflict).
 pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut Vec<Problem>) {
     let mut claims: BTreeMap<(SocketAddr, String), String> = BTreeMap::new();
+    // One socket speaks one protocol: plain HTTP or TLS.
+    let mut schemes: BTreeMap<SocketAddr, (&'static str, String)> = BTreeMap::new();
     for gw in gateways.iter_mut() {
         if gw.rejection.is_some() {
             continue;
@@ -94,6 +96,19 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
             let taken = sockets
                 .iter()
                 .find_map(|s| claims.get(&(*s, host.clone())).map(|by| (*s, by.clone())));
+            let scheme = if l.protocol == Protocol::Https { "HTTPS" } else { "HTTP" };
+            let other_protocol = sockets.iter().find_map(|s| {
+                schemes
+                    .get(s)
+                    .filter(|(p, _)| *p != scheme)
+                    .map(|(p, by)| (*s, *p, by.clone()))
+            });
+            if let Some((socket, protocol, by)) = other_protocol {
+                let message = format!("{socket} already serves {protocol} for listener {by}");
+                problems.push(subject.error(format!("spec.listeners[{i}]"), format!("ProtocolConflict: {message}")));
+                l.conflict = Some(("ProtocolConflict", message));
+                continue;
+            }
             if let Some((socket, by)) = taken {
                 let message = format!("{socket} with hostname {host} is already served by listener {by}");
                 problems.push(subject.error(format!("spec.listeners[{i}]"), format!("HostnameConflict: {message}")));
@@ -102,6 +117,7 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
             }
             for s in sockets {
                 claims.insert((s, host.clone()), format!("{owner}/{}", l.name));
+                schemes.entry(s).or_insert((scheme, format!("{owner}/{}", l.name)));
             }
         }
     }

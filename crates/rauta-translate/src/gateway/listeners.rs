@@ -2,10 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use gateway_api::experimental::gateways::GatewayListeners;
+use gateway_api::experimental::gateways::{GatewayListeners, GatewayListenersTlsMode};
 use rauta_ir::route::HostnameMatch;
 
+use super::certificates::{self, Resolved};
 use crate::GATEWAY_GROUP;
+use crate::index::Index;
 use crate::namespaces::NamespacePolicy;
 use crate::problem::{Problem, Subject};
 
@@ -55,6 +57,8 @@ pub(crate) struct ListenerState {
     pub conflict: Option<Reason>,
     /// Indices (into the route list) of the routes attached to this listener.
     pub attached: BTreeSet<usize>,
+    /// What `tls.certificateRefs` resolved to (HTTPS listeners only).
+    pub certificates: Option<Resolved>,
 }
 
 impl ListenerState {
@@ -68,16 +72,24 @@ impl ListenerState {
         };
         match &protocol {
             Protocol::Http => {}
-            Protocol::Https | Protocol::Tls | Protocol::Tcp | Protocol::Udp => reject(
+            Protocol::Https => {
+                if let Some((at, message)) = https_tls_problem(spec, field) {
+                    reject("UnsupportedValue", at, message, problems);
+                }
+            }
+            Protocol::Tls | Protocol::Tcp | Protocol::Udp => reject(
                 "UnsupportedProtocol",
                 format!("{field}.protocol"),
-                format!("protocol {} is not supported yet (only HTTP is)", spec.protocol),
+                format!(
+                    "protocol {} is not supported yet (only HTTP and HTTPS are)",
+                    spec.protocol
+                ),
                 problems,
             ),
             Protocol::Other(p) => reject(
                 "UnsupportedProtocol",
                 format!("{field}.protocol"),
-                format!("protocol {p:?} is not supported (only HTTP is)"),
+                format!("protocol {p:?} is not supported (only HTTP and HTTPS are)"),
                 problems,
             ),
         }
@@ -127,7 +139,46 @@ impl ListenerState {
             rejection,
             conflict: None,
             attached: BTreeSet::new(),
+            certificates: None,
         }
+    }
+
+    /// Resolves the certificateRefs of an accepted HTTPS listener of a Gateway in `gw_ns`.
+    pub fn resolve_certificates(
+        &mut self,
+        spec: &GatewayListeners,
+        index: &Index<'_>,
+        gw_ns: &str,
+        field: &str,
+        subject: &Subject<'_>,
+        problems: &mut Vec<Problem>,
+    ) {
+        if self.protocol != Protocol::Https || self.rejection.is_some() {
+            return;
+        }
+        let refs = spec
+            .tls
+            .as_ref()
+            .and_then(|t| t.certificate_refs.as_deref())
+            .unwrap_or_default();
+        if spec
+            .tls
+            .as_ref()
+            .and_then(|t| t.options.as_ref())
+            .is_some_and(|o| !o.is_empty())
+        {
+            problems.push(subject.warning(format!("{field}.tls.options"), "TLS options are not supported; ignored"));
+        }
+        let resolved = certificates::resolve(index, gw_ns, refs, &format!("{field}.tls"));
+        for (reason, at, message) in &resolved.invalid {
+            problems.push(subject.error(at, format!("{reason}: {message}")));
+        }
+        self.certificates = Some(resolved);
+    }
+
+    /// Whether the listener has what its protocol needs to serve: a usable certificate for HTTPS.
+    fn has_certificates(&self) -> bool {
+        self.protocol != Protocol::Https || self.certificates.as_ref().is_some_and(|c| !c.certificates.is_empty())
     }
 
     /// `Accepted`: neither rejected nor conflicted.
@@ -137,7 +188,7 @@ impl ListenerState {
 
     /// Whether the listener can serve traffic, provided its Gateway is accepted.
     pub fn servable(&self) -> bool {
-        self.accepted() && !self.kinds.is_empty()
+        self.accepted() && !self.kinds.is_empty() && self.has_certificates()
     }
 
     /// Whether routes of `kind` may attach.
@@ -146,11 +197,11 @@ impl ListenerState {
     }
 }
 
-/// The kinds a listener supports for its protocol (only HTTPRoute on HTTP, for now) and the
+/// The kinds a listener supports for its protocol (only HTTPRoute on HTTP and HTTPS, for now) and the
 /// requested kinds it cannot support. An unsupported protocol supports no kind.
 fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static str>, Vec<String>) {
     let valid_for_protocol: &[&'static str] = match protocol {
-        Protocol::Http => &["HTTPRoute"],
+        Protocol::Http | Protocol::Https => &["HTTPRoute"],
         _ => &[],
     };
     let requested = spec
@@ -171,10 +222,30 @@ fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static st
         {
             Some(v) if !kinds.contains(v) => kinds.push(*v),
             Some(_) => {}
-            None if matches!(protocol, Protocol::Http) => invalid.push(format!("{group}/{}", k.kind)),
+            None if matches!(protocol, Protocol::Http | Protocol::Https) => invalid.push(format!("{group}/{}", k.kind)),
             // An unsupported protocol is already rejected; its kinds are not judged.
             None => {}
         }
     }
     (kinds, invalid)
+}
+
+/// What the CRD would reject in the `tls` block of an HTTPS listener: a missing block, a mode
+/// other than Terminate, or no certificateRefs. Returns the field and the message.
+fn https_tls_problem(spec: &GatewayListeners, field: &str) -> Option<(String, String)> {
+    let Some(tls) = spec.tls.as_ref() else {
+        return Some((
+            format!("{field}.tls"),
+            "an HTTPS listener needs tls.certificateRefs".to_owned(),
+        ));
+    };
+    if tls.mode == Some(GatewayListenersTlsMode::Passthrough) {
+        let message = "tls.mode Passthrough is not valid on an HTTPS listener (use protocol TLS)".to_owned();
+        return Some((format!("{field}.tls.mode"), message));
+    }
+    if tls.certificate_refs.as_ref().is_none_or(Vec::is_empty) {
+        let message = "an HTTPS listener needs at least one certificateRef".to_owned();
+        return Some((format!("{field}.tls.certificateRefs"), message));
+    }
+    None
 }

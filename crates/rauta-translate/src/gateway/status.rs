@@ -95,19 +95,29 @@ fn listener_conditions(gw: &GatewayState<'_>, i: usize, l: &ListenerState) -> [C
             "the Gateway is not accepted"
         } else if !l.accepted() {
             "the listener is not accepted"
-        } else {
+        } else if l.kinds.is_empty() {
             "the listener allows no supported route kind"
+        } else {
+            "the listener has no valid certificate"
         };
         Cond::no("Programmed", "Invalid", why)
     };
-    let resolved = if l.invalid_kinds.is_empty() {
-        Cond::yes("ResolvedRefs", "ResolvedRefs", "all references resolved")
-    } else {
-        Cond::no(
+    let certificates = l.certificates.as_ref();
+    let resolved = match certificates.and_then(|c| c.reason()) {
+        Some(reason) => {
+            let messages: Vec<String> = certificates
+                .into_iter()
+                .flat_map(|c| &c.invalid)
+                .map(|(_, field, message)| format!("{field}: {message}"))
+                .collect();
+            Cond::no("ResolvedRefs", reason, messages.join("; "))
+        }
+        None if !l.invalid_kinds.is_empty() => Cond::no(
             "ResolvedRefs",
             "InvalidRouteKinds",
             format!("route kind(s) not supported: {}", l.invalid_kinds.join(", ")),
-        )
+        ),
+        None => Cond::yes("ResolvedRefs", "ResolvedRefs", "all references resolved"),
     };
     let conflicted = match &l.conflict {
         Some((reason, message)) => Cond::yes("Conflicted", reason, message.clone()),
