@@ -61,6 +61,13 @@ spec:
     - type: RequestMirror
       requestMirror: {backendRef: {name: mirror, port: 80}}
     backendRefs: [{name: main, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /sampled}}]
+    filters:
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: mirror, port: 80}, percent: 50}
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: mirror2, port: 80}, fraction: {numerator: 0}}
+    backendRefs: [{name: main, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /per-backend}}]
     backendRefs:
     - name: main
@@ -75,11 +82,13 @@ async fn header_redirect_rewrite_and_mirror_filters() {
     let port = free_port();
     let main = Backend::start("main", "main").await;
     let mirror = Backend::start("mirror", "mirror").await;
+    let mirror2 = Backend::start("mirror2", "mirror2").await;
     let yaml = format!(
-        "{}{}{}{ROUTES}",
+        "{}{}{}{}{ROUTES}",
         gateway_yaml(port),
         service_yaml("main", main.addr, None),
-        service_yaml("mirror", mirror.addr, None)
+        service_yaml("mirror", mirror.addr, None),
+        service_yaml("mirror2", mirror2.addr, None)
     );
     let rauta = Rauta::start(&yaml).await;
 
@@ -175,4 +184,14 @@ async fn header_redirect_rewrite_and_mirror_filters() {
         1,
         "one copy per request"
     );
+
+    // Sampled mirrors: percent 50 mirrors about half (bounds: seven standard deviations), a zero
+    // fraction never mirrors.
+    for i in 0..200 {
+        assert_eq!(rauta.get(port, "m.test", &format!("/sampled/{i}")).await.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sampled = mirror.paths().iter().filter(|p| p.starts_with("/sampled")).count();
+    assert!((51..=149).contains(&sampled), "percent 50 mirrored {sampled} of 200");
+    assert_eq!(mirror2.paths().len(), 0, "fraction 0 never mirrors");
 }

@@ -91,6 +91,76 @@ async fn hot_reload_applies_good_changes_and_keeps_serving_through_bad_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_open_and_close_as_gateways_change_without_disturbing_the_others() {
+    let (port, second_port) = (free_port(), free_port());
+    let echo = Backend::start("echo", "echo").await;
+    let base = format!(
+        "{}{}{}",
+        gateway_yaml(port),
+        service_yaml("echo", echo.addr, None),
+        route("one", "/", "echo")
+    );
+    let second = format!(
+        r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: second, namespace: default}}
+spec:
+  gatewayClassName: rauta
+  listeners:
+  - {{name: http, protocol: HTTP, port: {second_port}, allowedRoutes: {{namespaces: {{from: All}}}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: on-second, namespace: default}}
+spec:
+  parentRefs: [{{name: second}}]
+  rules:
+  - backendRefs: [{{name: echo, port: 80}}]
+"#
+    );
+    let rauta = Rauta::start(&base).await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", second_port))
+            .await
+            .is_err()
+    );
+
+    // Keep a connection to the first Gateway open across both reloads: it must keep working.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let get = |port: u16| {
+        let req = http::Request::get(format!("http://127.0.0.1:{port}/"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        support::send(&client, req)
+    };
+    assert_eq!(get(port).await.unwrap().status, 200);
+
+    rauta.rewrite(&format!("{base}{second}"));
+    rauta
+        .eventually("the second Gateway's listener opens", || async {
+            get(second_port).await.is_ok_and(|r| r.status == 200)
+        })
+        .await;
+    assert_eq!(get(port).await.unwrap().status, 200);
+
+    rauta.rewrite(&base);
+    rauta
+        .eventually("the second Gateway's listener closes", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", second_port))
+                .await
+                .is_err()
+        })
+        .await;
+    assert_eq!(
+        get(port).await.unwrap().status,
+        200,
+        "the first Gateway never stopped serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_and_promtool_accepts_the_metrics() {
     let port = free_port();
     let echo = Backend::start("echo", "echo").await;

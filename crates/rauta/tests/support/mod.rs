@@ -212,7 +212,11 @@ impl Rauta {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.admin_get("/ready").await.is_ok_and(|reply| reply.status == StatusCode::OK) {
+            if self
+                .admin_get("/ready")
+                .await
+                .is_ok_and(|reply| reply.status == StatusCode::OK)
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
