@@ -103,6 +103,8 @@ pub async fn expect_response(timeouts: &Timeouts, addr: SocketAddr, case: &Case)
     .map_err(|e| format!("{}: {e}", case.describe()))
 }
 
+// Kept for the BackendTLSPolicy and frontend mTLS scenarios, the suite's only users of it.
+#[allow(dead_code)]
 /// Sends `case` until it consistently gets an HTTP error that is neither 200 nor a timeout
 /// (`MakeRequestAndExpectFailure`); any 200 fails at once.
 pub async fn expect_failure(timeouts: &Timeouts, addr: SocketAddr, case: &Case) -> Result<(), String> {

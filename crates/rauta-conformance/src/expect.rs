@@ -444,7 +444,7 @@ fn compare_redirect(case: &Case, addr: SocketAddr, got: &Captured) -> Result<(),
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use http::{HeaderMap, HeaderValue, Version};
+    use http::{HeaderMap, HeaderValue};
 
     use super::*;
 
@@ -460,7 +460,6 @@ mod tests {
         }
         Captured {
             status,
-            version: Version::HTTP_11,
             headers: map,
             body: Bytes::new(),
             echo: echo.map(|e| serde_json::from_str(e).unwrap()),

@@ -171,6 +171,17 @@ pub fn assign_gateway_address(doc: &mut Value, ip: IpAddr) {
     );
 }
 
+/// The label the API server puts on every Namespace: `kubernetes.io/metadata.name: <name>`.
+pub fn label_namespace(doc: &mut Value) {
+    let name = str_at(doc, "metadata.name").to_owned();
+    if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+        let labels = meta.entry("labels").or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert("kubernetes.io/metadata.name".to_owned(), Value::String(name));
+        }
+    }
+}
+
 /// A pointer into a document, `a.b.c`, creating nothing.
 pub fn at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(doc, |v, part| v.get(part))
@@ -211,6 +222,19 @@ mod tests {
         let mut own = json!({"kind": "Gateway", "spec": {"addresses": [{"type": "IPAddress"}]}});
         assign_gateway_address(&mut own, ip);
         assert_eq!(own["spec"]["addresses"], json!([{"type": "IPAddress"}]));
+    }
+
+    #[test]
+    fn namespaces_get_their_name_label() {
+        let mut ns = json!({"kind": "Namespace", "metadata": {"name": "infra", "labels": {"a": "b"}}});
+        label_namespace(&mut ns);
+        assert_eq!(
+            ns["metadata"]["labels"],
+            json!({"a": "b", "kubernetes.io/metadata.name": "infra"})
+        );
+        let mut bare = json!({"kind": "Namespace", "metadata": {"name": "x"}});
+        label_namespace(&mut bare);
+        assert_eq!(bare["metadata"]["labels"]["kubernetes.io/metadata.name"], "x");
     }
 
     #[test]

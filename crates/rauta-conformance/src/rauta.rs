@@ -67,11 +67,6 @@ impl Rauta {
         anyhow::bail!("rauta not ready after {READY_TIMEOUT:?}; see {}", self.log.display())
     }
 
-    /// The admin server's address.
-    pub fn admin(&self) -> SocketAddr {
-        self.admin
-    }
-
     /// Why the process is gone, if it is.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
@@ -79,11 +74,6 @@ impl Rauta {
             Ok(None) => None,
             Err(e) => Some(format!("cannot query rauta: {e}")),
         }
-    }
-
-    /// The process log.
-    pub fn log(&self) -> &Path {
-        &self.log
     }
 }
 

@@ -251,8 +251,8 @@ pub fn markdown(profiles: &[ProfileReport], results: &[TestResult], total: std::
         let _ = writeln!(out, "| {} | {} | {ext} |", p.profile.name, level(&p.core));
     }
     let _ = writeln!(out, "\nWhole run: {:.0} s.\n", total.as_secs_f64());
-    let _ = writeln!(out, "| Test | Level | Result | Notes |");
-    let _ = writeln!(out, "|---|---|---|---|");
+    let _ = writeln!(out, "| Test | Level | Result | Time | Notes |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
     let mut rows: Vec<&TestResult> = results
         .iter()
         .filter(|r| profiles.iter().any(|p| p.profile.counts(r.test)))
@@ -289,7 +289,16 @@ pub fn markdown(profiles: &[ProfileReport], results: &[TestResult], total: std::
         };
         let provisional = if r.test.provisional { " (provisional)" } else { "" };
         let notes = notes.replace('|', "\\|");
-        let _ = writeln!(out, "| {}{provisional} | {level} | {result} | {notes} |", r.test.name);
+        let time = if r.duration.is_zero() {
+            String::new()
+        } else {
+            format!("{:.1} s", r.duration.as_secs_f64())
+        };
+        let _ = writeln!(
+            out,
+            "| {}{provisional} | {level} | {result} | {time} | {notes} |",
+            r.test.name
+        );
     }
     out
 }

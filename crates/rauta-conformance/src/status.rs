@@ -231,8 +231,6 @@ pub struct ParentExpect {
     pub namespace: String,
     /// Gateway name.
     pub name: String,
-    /// `sectionName` the status entry is for (not compared, as in the suite).
-    pub section: Option<String>,
     /// Conditions that must be present.
     pub conditions: Vec<Cond>,
 }
@@ -383,7 +381,6 @@ mod tests {
         let want = [ParentExpect {
             namespace: "infra".into(),
             name: "gw".into(),
-            section: None,
             conditions: vec![ACCEPTED],
         }];
         let full = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw", "namespace": "infra"});

@@ -132,7 +132,6 @@ async fn hostname_intersection(t: Arc<Ctx>) -> Result<()> {
     let not_intersecting = parent(
         INFRA,
         &g.name,
-        None,
         vec![cond("Accepted", "False", "NoMatchingListenerHostname")],
     );
     t.route_parents(&route("no-intersecting-hosts"), &[not_intersecting], true)
