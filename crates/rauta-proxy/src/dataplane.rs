@@ -21,6 +21,7 @@ use crate::listener;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::server::{Phase, Tracker};
+use crate::tls::TlsContext;
 use crate::upstream::Upstream;
 
 /// Grace given to connections to notice a forced close before `shutdown` returns.
@@ -34,8 +35,10 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) access_log: Option<AccessLog>,
     pub(crate) upstream: Upstream,
-    /// Downstream connection settings (HTTP/1.1 and h2c).
+    /// Downstream connection settings (HTTP/1.1 and HTTP/2).
     pub(crate) http: auto::Builder<TokioExecutor>,
+    /// TLS state that outlives snapshots (ticket keys, session cache).
+    pub(crate) tls: TlsContext,
     pub(crate) tracker: Arc<Tracker>,
     /// The data plane's own phase (shutdown).
     pub(crate) phase: watch::Sender<Phase>,
@@ -87,6 +90,7 @@ impl DataPlane {
             access_log,
             upstream: Upstream::new(&limits),
             http: http_builder(&limits),
+            tls: TlsContext::new(),
             tracker: Arc::default(),
             phase,
             connections: Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
@@ -119,6 +123,7 @@ impl DataPlane {
             &self.shared.runtime.load(),
             &self.shared.metrics,
             &self.shared.limits,
+            &self.shared.tls,
         );
 
         let mut failures = Vec::new();

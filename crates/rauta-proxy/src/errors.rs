@@ -16,6 +16,9 @@ pub enum ProxyError {
     /// No listener, virtual host or route matched the request.
     #[error("no route matched the request")]
     NoRoute,
+    /// The request's host belongs to another listener than the one its TLS connection was made for.
+    #[error("the request's host is not served on this TLS connection")]
+    Misdirected,
     /// The chosen backendRef is invalid.
     #[error("the chosen backend is invalid: {}", .0.as_str())]
     InvalidBackend(InvalidBackend),
@@ -50,6 +53,7 @@ impl ProxyError {
     pub fn status_and_reason(self) -> (StatusCode, &'static str) {
         match self {
             Self::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
+            Self::Misdirected => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
             Self::InvalidBackend(why) => (StatusCode::INTERNAL_SERVER_ERROR, why.as_str()),
             Self::UnknownCluster => (StatusCode::INTERNAL_SERVER_ERROR, "unknown_cluster"),
             Self::NoBackends => (StatusCode::INTERNAL_SERVER_ERROR, "no_backends"),
@@ -124,6 +128,7 @@ mod tests {
     fn statuses_follow_the_gateway_api() {
         let cases = [
             (ProxyError::NoRoute, 404),
+            (ProxyError::Misdirected, 421),
             (ProxyError::InvalidBackend(InvalidBackend::NotFound), 500),
             (ProxyError::UnknownCluster, 500),
             (ProxyError::NoBackends, 500),

@@ -74,7 +74,12 @@ fn remove_named(headers: &mut HeaderMap, connection: &HeaderValue, keep_upgrade:
 }
 
 /// Adds the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `X-Forwarded-Host`.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue, host: Option<&HeaderValue>) {
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    client_ip: &HeaderValue,
+    scheme: &'static str,
+    host: Option<&HeaderValue>,
+) {
     let mut existing = headers.get_all(&X_FORWARDED_FOR).iter();
     let appended = match (existing.next(), existing.next()) {
         (None, _) => Some(client_ip.clone()),
@@ -91,7 +96,7 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, client_ip: &HeaderValue, ho
     if let Some(value) = appended {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST.clone(), host.clone());
     }
@@ -193,7 +198,7 @@ mod tests {
     fn forwarded_headers() {
         let ip = client_ip_value("10.1.2.3".parse().unwrap());
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, &ip, Some(&HeaderValue::from_static("example.com:8080")));
+        add_forwarded(&mut h, &ip, "http", Some(&HeaderValue::from_static("example.com:8080")));
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.1.2.3");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "example.com:8080");
@@ -202,10 +207,10 @@ mod tests {
             ("x-forwarded-for", "2.2.2.2"),
             ("x-forwarded-proto", "https"),
         ]);
-        add_forwarded(&mut h, &ip, None);
+        add_forwarded(&mut h, &ip, "https", None);
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h.get("x-forwarded-for").unwrap(), "1.1.1.1, 2.2.2.2, 10.1.2.3");
-        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Rauta's data plane: serves an immutable IR [`Snapshot`](rauta_ir::Snapshot) over HTTP/1.1 and
-//! HTTP/2 prior knowledge (h2c) with tokio and hyper.
+//! HTTP/2, in clear text (prior knowledge) or over TLS (rustls, ALPN), with tokio and hyper.
 //!
 //! A [`DataPlane`] compiles each applied snapshot into a runtime view and publishes it with one
 //! atomic swap; every request loads that view once and uses it to the end, so a swap never
@@ -7,9 +7,11 @@
 //!
 //! Request phases, in order (each is a named function in `proxy.rs`):
 //!
-//! 1. **accept** — a connection is accepted within the connection limit.
+//! 1. **accept** — a connection is accepted within the connection limit; HTTPS binds run the TLS
+//!    handshake with the certificate the SNI selects.
 //! 2. **read_head** — hyper reads the request head; an `x-request-id` is ensured.
-//! 3. **select_route** — listener by host, virtual host, then the first matching route entry.
+//! 3. **select_route** — listener by host (421 when it is not the SNI's), virtual host, then the
+//!    first matching route entry.
 //! 4. **prepare_upstream_headers** — hop-by-hop headers removed, `X-Forwarded-*` added.
 //! 5. **request_filter** (rule filters) — CORS preflight and redirects answer locally; header
 //!    modifiers, rewrites and mirrors apply in the order listed.
@@ -37,6 +39,7 @@ mod proxy;
 mod router;
 mod runtime;
 mod server;
+mod tls;
 mod upgrade;
 mod upstream;
 

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::dataplane::Shared;
-use crate::server::{Phase, serve_connection};
+use crate::server::{Phase, accept_connection};
 
 /// Pending connections the kernel queues per socket.
 const BACKLOG: i32 = 1024;
@@ -48,13 +48,17 @@ pub(crate) fn spawn_accept(
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }
-                    tokio::spawn(serve_connection(
+                    // The view current at accept time decides whether this socket speaks TLS
+                    // and with which certificates.
+                    let tls = shared.runtime.load().bind(address).and_then(|b| b.tls.clone());
+                    tokio::spawn(accept_connection(
                         shared.clone(),
                         stream,
                         client,
                         address,
-                        Some(phase.clone()),
+                        phase.clone(),
                         permit,
+                        tls,
                     ));
                 }
                 Err(e) => {

@@ -1,11 +1,13 @@
 //! The request pipeline: each phase is a named function, run in this order.
 //!
 //! 1. `accept` — [`listener::spawn_accept`](crate::listener) takes a connection (within the
-//!    connection limit) and [`server::serve_connection`](crate::server) speaks HTTP/1.1 or h2c.
+//!    connection limit), [`server::accept_connection`](crate::server) runs the TLS handshake on
+//!    HTTPS binds, and [`server::serve_connection`](crate::server) speaks HTTP/1.1 or HTTP/2.
 //! 2. `read_head` — hyper reads the request head (header read timeout, size limit); [`serve`]
 //!    loads the routing view once, ensures an `x-request-id` and starts the [`Completion`].
 //! 3. [`select_route`] — listener by host, then virtual host, then the first route entry whose
-//!    match holds (no fall-through between listeners); no match is a 404.
+//!    match holds (no fall-through between listeners); no match is a 404, a host of another
+//!    listener than the one the TLS connection's SNI selected a 421.
 //! 4. [`prepare_upstream_headers`] — hop-by-hop headers out, `Host` for HTTP/2 clients,
 //!    `X-Forwarded-For/Proto/Host` in, so filters and mirrors see the forwarded request.
 //! 5. [`request_filter`] with the rule's filters in order — a CORS preflight or a redirect is
@@ -116,11 +118,11 @@ async fn proxy(
     prepare_upstream_headers(conn, request);
     let origin = request.head.headers.get(ORIGIN).cloned();
     let mut state = FilterState { mirrors: Vec::new() };
-    if let Some(reply) = request_filter(shared, &rule.filters, request, listener, entry, &mut state) {
+    if let Some(reply) = request_filter(conn, &rule.filters, request, listener, entry, &mut state) {
         return Ok(reply);
     }
     let backend = balancer::choose_backend(rule)?;
-    if let Some(reply) = request_filter(shared, &backend.filters, request, listener, entry, &mut state) {
+    if let Some(reply) = request_filter(conn, &backend.filters, request, listener, entry, &mut state) {
         return Ok(reply);
     }
     let upstream = upstream_request(shared, rule, backend, request, state, done);
@@ -152,6 +154,10 @@ fn select_route<'r>(
     let host = request.host_name();
     let bind = runtime.bind(conn.local).ok_or(ProxyError::NoRoute)?;
     let listener = router::select_listener(bind, host).ok_or(ProxyError::NoRoute)?;
+    if router::misdirected(bind, listener, conn.sni.as_deref()) {
+        done.listener(listener);
+        return Err(ProxyError::Misdirected);
+    }
     done.listener(listener);
     let head = &request.head;
     let parts = RequestParts::new(&head.method, head.uri.path(), head.uri.query(), &head.headers);
@@ -169,12 +175,12 @@ fn prepare_upstream_headers(conn: &ConnCtx, request: &mut Downstream) {
     if let (Some(_), Some(host)) = (request.head.uri.authority(), &request.host) {
         headers.insert(HOST, host.clone());
     }
-    forwarding::add_forwarded(headers, &conn.client_ip, request.host.as_ref());
+    forwarding::add_forwarded(headers, &conn.client_ip, conn.scheme, request.host.as_ref());
 }
 
 /// Phases 5 and 7: runs `filters` in order; returns a reply when one answers locally.
 fn request_filter(
-    shared: &Arc<Shared>,
+    conn: &ConnCtx,
     filters: &[RuntimeFilter],
     request: &mut Downstream,
     listener: &RuntimeListener,
@@ -194,7 +200,7 @@ fn request_filter(
                 let location = redirect::location(
                     r,
                     &redirect::RedirectRequest {
-                        scheme: "http",
+                        scheme: conn.scheme,
                         host: request.host_name(),
                         listener_port: listener.port,
                         uri: &request.head.uri,
@@ -215,7 +221,7 @@ fn request_filter(
                 if request.on_upgrade.is_none() && m.sampled() {
                     let with_body = request.body.as_ref().is_some_and(|b| !b.is_end_stream());
                     let hint = request.body.as_ref().map(Body::size_hint).unwrap_or_default();
-                    if let Some(tx) = mirror::start(shared, cluster, head, hint, with_body) {
+                    if let Some(tx) = mirror::start(&conn.shared, cluster, head, hint, with_body) {
                         state.mirrors.push(tx);
                     }
                 }

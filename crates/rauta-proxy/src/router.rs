@@ -33,6 +33,15 @@ pub(crate) fn select_listener<'r>(bind: &'r RuntimeBind, host: &str) -> Option<&
     bind.listeners.iter().find(|l| l.hostname.matches(host))
 }
 
+/// Whether a request on a TLS connection for `sni` names a host that `listener` serves while
+/// the SNI belongs to another listener of the bind (or to none): its certificate and TLS settings
+/// were chosen for another listener, so the request must not be served on this connection (421).
+/// Connections without SNI are not checked.
+pub(crate) fn misdirected(bind: &RuntimeBind, listener: &RuntimeListener, sni: Option<&str>) -> bool {
+    let Some(sni) = sni else { return false };
+    !select_listener(bind, sni).is_some_and(|l| std::ptr::eq(l, listener))
+}
+
 /// The first route entry of the first matching virtual host of `listener`.
 pub(crate) fn select_entry<'r>(
     listener: &'r RuntimeListener,
@@ -110,6 +119,7 @@ mod tests {
     fn bind() -> RuntimeBind {
         RuntimeBind {
             address: "127.0.0.1:80".parse().unwrap(),
+            tls: None,
             listeners: vec![
                 listener(
                     "foo.example.com",
@@ -189,10 +199,39 @@ mod tests {
     fn no_vhost_or_listener_is_a_miss() {
         let b = RuntimeBind {
             address: "127.0.0.1:80".parse().unwrap(),
+            tls: None,
             listeners: vec![listener("a.com", vec![("b.a.com", vec![])])],
         };
         assert_eq!(route(&b, "a.com", "/", &HeaderMap::new()), None);
         assert_eq!(route(&b, "zzz.com", "/", &HeaderMap::new()), None);
+    }
+
+    /// The conformance suite's table for GatewayHTTPSListenerDetectMisdirectedRequests, on the
+    /// listeners of `bind()`: the SNI picks a listener, a Host of another listener is a 421.
+    #[test]
+    fn misdirected_when_host_and_sni_pick_different_listeners() {
+        let b = bind();
+        let cases = [
+            (Some("foo.example.com"), "foo.example.com", false),
+            (Some("foo.example.com"), "bar.example.com", true),
+            (Some("bar.example.com"), "baz.example.com", false),
+            (Some("bar.example.com"), "foo.example.com", true),
+            (Some("bar.example.com"), "other.net", true),
+            (Some("other.net"), "example.com", false),
+            (Some("other.net"), "foo.example.com", true),
+            (None, "foo.example.com", false),
+        ];
+        for (sni, host, want) in cases {
+            let listener = select_listener(&b, host).unwrap();
+            assert_eq!(misdirected(&b, listener, sni), want, "SNI {sni:?}, Host {host}");
+        }
+        let no_catch_all = RuntimeBind {
+            address: "127.0.0.1:80".parse().unwrap(),
+            tls: None,
+            listeners: vec![listener("a.com", vec![])],
+        };
+        let a = select_listener(&no_catch_all, "a.com").unwrap();
+        assert!(misdirected(&no_catch_all, a, Some("unknown.com")));
     }
 
     #[test]

@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use rauta_ir::{BackendTarget, ClusterKey, Filter, Rule, Snapshot};
 use rauta_route::{HostnameMatch, RouteMatch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
 use crate::errors::ProxyError;
 use crate::filters::RuntimeFilter;
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::tls::TlsContext;
 pub(crate) use cluster::{Endpoint, RuntimeCluster};
 
 /// Everything a request needs, compiled from one snapshot.
@@ -33,6 +35,8 @@ pub(crate) struct Runtime {
 /// One socket's listeners.
 pub(crate) struct RuntimeBind {
     pub(crate) address: SocketAddr,
+    /// The TLS acceptor of an HTTPS bind, built from this snapshot's certificates.
+    pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) listeners: Vec<RuntimeListener>,
 }
 
@@ -92,7 +96,13 @@ impl Runtime {
     }
 
     /// Compiles `snapshot`, reusing what `previous` can lend (HTTP/2 clients per endpoint).
-    pub(crate) fn compile(snapshot: Arc<Snapshot>, previous: &Runtime, metrics: &Metrics, limits: &Limits) -> Self {
+    pub(crate) fn compile(
+        snapshot: Arc<Snapshot>,
+        previous: &Runtime,
+        metrics: &Metrics,
+        limits: &Limits,
+        tls: &TlsContext,
+    ) -> Self {
         let clusters = cluster::compile_all(&snapshot, previous, limits);
         let mut compiler = Compiler {
             clusters: &clusters,
@@ -105,6 +115,7 @@ impl Runtime {
             .iter()
             .map(|bind| RuntimeBind {
                 address: bind.address,
+                tls: tls.server_config(bind).map(TlsAcceptor::from),
                 listeners: bind
                     .listeners
                     .iter()

@@ -1,5 +1,6 @@
-//! Serving one downstream connection: HTTP/1.1 and h2c on the same socket, idle timeout,
-//! graceful drain when the bind is removed or the data plane shuts down.
+//! Serving one downstream connection: the TLS handshake on HTTPS binds, then HTTP/1.1 and HTTP/2
+//! on the same socket, idle timeout, graceful drain when the bind is removed or the data plane
+//! shuts down.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,9 +11,11 @@ use std::time::Duration;
 use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 use crate::dataplane::Shared;
 use crate::forwarding::client_ip_value;
@@ -71,6 +74,10 @@ impl Drop for Tracked {
 /// What every request of a connection shares.
 pub(crate) struct ConnCtx {
     pub(crate) shared: Arc<Shared>,
+    /// `https` on TLS connections, else `http`.
+    pub(crate) scheme: &'static str,
+    /// The server name the client asked for in its TLS ClientHello (lower-case).
+    pub(crate) sni: Option<Box<str>>,
     /// The client's address.
     pub(crate) client: SocketAddr,
     /// The client's IP, ready for `X-Forwarded-For`.
@@ -123,15 +130,63 @@ impl Drop for Gauged {
     }
 }
 
-/// Serves `stream` until the client closes it, it idles out, or its bind or the data plane closes.
-pub(crate) async fn serve_connection(
+/// Serves an accepted connection: the TLS handshake first when the bind terminates TLS (bounded
+/// by the header read timeout), then HTTP. A failed handshake just closes the connection.
+pub(crate) async fn accept_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     client: SocketAddr,
     local: SocketAddr,
+    bind_phase: watch::Receiver<Phase>,
+    permit: OwnedSemaphorePermit,
+    tls: Option<TlsAcceptor>,
+) {
+    let Some(acceptor) = tls else {
+        let plain = Accepted {
+            scheme: "http",
+            sni: None,
+        };
+        return serve_connection(shared, stream, client, local, Some(bind_phase), permit, plain).await;
+    };
+    let limit = shared.limits.header_read_timeout;
+    let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(client = %client, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(client = %client, "TLS handshake timed out");
+            return;
+        }
+    };
+    let sni = stream
+        .get_ref()
+        .1
+        .server_name()
+        .map(|s| s.to_ascii_lowercase().into_boxed_str());
+    let accepted = Accepted { scheme: "https", sni };
+    serve_connection(shared, stream, client, local, Some(bind_phase), permit, accepted).await;
+}
+
+/// What the transport told about a connection before HTTP starts.
+pub(crate) struct Accepted {
+    scheme: &'static str,
+    sni: Option<Box<str>>,
+}
+
+/// Serves `stream` until the client closes it, it idles out, or its bind or the data plane closes.
+pub(crate) async fn serve_connection<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    client: SocketAddr,
+    local: SocketAddr,
     mut bind_phase: Option<watch::Receiver<Phase>>,
     permit: OwnedSemaphorePermit,
-) {
+    accepted: Accepted,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let _permit = permit;
     let _tracked = shared.tracker.track();
     shared.metrics.active_connections().inc();
@@ -140,6 +195,8 @@ pub(crate) async fn serve_connection(
     let started = Instant::now().saturating_duration_since(shared.epoch).as_millis();
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
+        scheme: accepted.scheme,
+        sni: accepted.sni,
         client,
         client_ip: client_ip_value(client.ip()),
         local,

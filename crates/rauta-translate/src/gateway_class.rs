@@ -13,10 +13,11 @@ use crate::status::{Cond, ResourceStatus, conditions, to_value};
 ///
 /// Left out on purpose: `HTTPRouteDestinationPortMatching` (experimental), the experimental retry
 /// features, `GatewayAddressEmpty` (the translator cannot publish an address it did not bind),
-/// and every HTTPS/TLS/TCP/UDP/GRPC feature (those listeners are not supported yet).
+/// and every TLS/TCP/UDP/GRPC feature and frontend/backend TLS (not supported yet).
 pub const SUPPORTED_FEATURES: &[&str] = &[
     "Gateway",
     "GatewayHTTPListenerIsolation",
+    "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GatewayPort8080",
     "GatewayStaticAddresses",
     "HTTPRoute",
