@@ -4,14 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+
+use crate::tls::Trusted;
 
 /// How long one request may take (the suite's `RequestTimeout`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -19,11 +24,22 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The wire protocol of a request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Protocol {
-    /// HTTP/1.1.
+    /// HTTP/1.1 (over TLS when the request has [`Tls`] settings).
     #[default]
     Http1,
     /// Cleartext HTTP/2 without an upgrade (`H2C_PRIOR_KNOWLEDGE`).
     H2cPriorKnowledge,
+    /// HTTP/2 over TLS, negotiated with ALPN `h2`.
+    H2,
+}
+
+/// How a request is encrypted: the SNI it sends and the certificates it trusts.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// Server name sent in the ClientHello.
+    pub server_name: String,
+    /// The certificate to trust (the suite trusts the listener certificate itself).
+    pub trusted: Arc<Trusted>,
 }
 
 /// A request to send to a gateway.
@@ -39,6 +55,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Wire protocol.
     pub protocol: Protocol,
+    /// TLS settings; `None` for cleartext.
+    pub tls: Option<Tls>,
     /// Body.
     pub body: Option<String>,
 }
@@ -49,22 +67,27 @@ impl Request {
         self.method.clone().unwrap_or(Method::GET)
     }
 
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// The `Host` header sent to `addr`: the test's host, or the address without a default port.
     pub fn host_header(&self, addr: SocketAddr) -> String {
-        self.host.clone().unwrap_or_else(|| address_host(addr))
+        self.host.clone().unwrap_or_else(|| address_host(addr, self.scheme()))
     }
 }
 
-/// `ip` for port 80, `ip:port` otherwise (IPv6 in brackets), as the suite computes `Host`.
-pub fn address_host(addr: SocketAddr) -> String {
+/// `ip` for the scheme's default port, `ip:port` otherwise (IPv6 in brackets), as the suite
+/// computes `Host`.
+pub fn address_host(addr: SocketAddr, scheme: &str) -> String {
     let ip = match addr.ip() {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         v4 => v4.to_string(),
     };
-    if addr.port() == 80 {
-        ip
-    } else {
-        format!("{ip}:{}", addr.port())
+    match (scheme, addr.port()) {
+        ("http", 80) | ("https", 443) => ip,
+        (_, port) => format!("{ip}:{port}"),
     }
 }
 
@@ -160,45 +183,21 @@ async fn send_once(addr: SocketAddr, req: &Request, echo: bool) -> Result<Captur
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
-    let host = req.host_header(addr);
-    let body = Full::new(Bytes::from(req.body.clone().unwrap_or_default()));
-    let response = match req.protocol {
-        Protocol::Http1 => {
-            let mut builder = http::Request::builder()
-                .method(req.method())
-                .uri(&req.path)
-                .header(http::header::HOST, &host);
-            for (k, v) in &req.headers {
-                builder = builder.header(k.as_str(), v.as_str());
-            }
-            let request = builder.body(body).map_err(|e| format!("bad request: {e}"))?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let response = match &req.tls {
+        None => exchange(stream, addr, req).await?,
+        Some(tls) => {
+            let alpn: &[u8] = if req.protocol == Protocol::H2 {
+                b"h2"
+            } else {
+                b"http/1.1"
+            };
+            let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config(&tls.trusted, alpn)?);
+            let name = ServerName::try_from(tls.server_name.clone()).map_err(|e| format!("server name: {e}"))?;
+            let stream = connector
+                .connect(name, stream)
                 .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            tokio::spawn(conn);
-            sender
-                .send_request(request)
-                .await
-                .map_err(|e| format!("request: {e}"))?
-        }
-        Protocol::H2cPriorKnowledge => {
-            let uri = format!("http://{host}{}", req.path);
-            let mut builder = http::Request::builder()
-                .method(req.method())
-                .uri(uri)
-                .version(Version::HTTP_2);
-            for (k, v) in &req.headers {
-                builder = builder.header(k.as_str(), v.as_str());
-            }
-            let request = builder.body(body).map_err(|e| format!("bad request: {e}"))?;
-            let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("h2c handshake: {e}"))?;
-            tokio::spawn(conn);
-            sender
-                .send_request(request)
-                .await
-                .map_err(|e| format!("request: {e}"))?
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            exchange(stream, addr, req).await?
         }
     };
     let (parts, body) = response.into_parts();
@@ -221,6 +220,44 @@ async fn send_once(addr: SocketAddr, req: &Request, echo: bool) -> Result<Captur
         body,
         echo,
     })
+}
+
+/// Sends one request on an established connection.
+async fn exchange<I>(io: I, addr: SocketAddr, req: &Request) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let host = req.host_header(addr);
+    let body = Full::new(Bytes::from(req.body.clone().unwrap_or_default()));
+    if req.protocol == Protocol::Http1 {
+        let mut builder = http::Request::builder()
+            .method(req.method())
+            .uri(&req.path)
+            .header(http::header::HOST, &host);
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request = builder.body(body).map_err(|e| format!("bad request: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(conn);
+        return sender.send_request(request).await.map_err(|e| format!("request: {e}"));
+    }
+    let uri = format!("{}://{host}{}", req.scheme(), req.path);
+    let mut builder = http::Request::builder()
+        .method(req.method())
+        .uri(uri)
+        .version(Version::HTTP_2);
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = builder.body(body).map_err(|e| format!("bad request: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        .await
+        .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+    tokio::spawn(conn);
+    sender.send_request(request).await.map_err(|e| format!("request: {e}"))
 }
 
 /// A plain GET, for the admin server (no echo answer expected).
@@ -291,8 +328,13 @@ mod tests {
 
     #[test]
     fn host_header_omits_the_default_port() {
-        assert_eq!(address_host("127.1.0.1:80".parse().unwrap()), "127.1.0.1");
-        assert_eq!(address_host("127.1.0.1:8080".parse().unwrap()), "127.1.0.1:8080");
+        assert_eq!(address_host("127.1.0.1:80".parse().unwrap(), "http"), "127.1.0.1");
+        assert_eq!(
+            address_host("127.1.0.1:8080".parse().unwrap(), "http"),
+            "127.1.0.1:8080"
+        );
+        assert_eq!(address_host("127.1.0.1:443".parse().unwrap(), "https"), "127.1.0.1");
+        assert_eq!(address_host("127.1.0.1:443".parse().unwrap(), "http"), "127.1.0.1:443");
         let req = Request {
             host: Some("example.com".into()),
             ..Request::default()

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, anyhow};
 use serde_json::Value;
 
+use crate::certs::Certs;
 use crate::converge::{self, Timeouts};
 use crate::expect::{Backend, Case};
 use crate::manifest::{self, Key, Placeholders};
@@ -17,6 +18,7 @@ use crate::pods::{self, Pod, PodNetwork, Received};
 use crate::rauta::{self, Rauta};
 use crate::status::{self, Cond, ListenerExpect, ParentExpect};
 use crate::store::Store;
+use crate::tls::Trusted;
 
 /// Namespace of the base Gateways and most backends.
 pub const INFRA: &str = "gateway-conformance-infra";
@@ -85,6 +87,8 @@ pub struct Shared {
     pub base_pods: Vec<Pod>,
     /// The controller name of the class under test.
     pub controller: String,
+    /// The certificates made at setup.
+    pub certs: Certs,
 }
 
 /// The runner's per-test address block: `127.1.<slot>.0/24`.
@@ -174,6 +178,14 @@ impl Ctx {
     /// Time limits.
     pub fn timeouts(&self) -> &Timeouts {
         &self.shared.timeouts
+    }
+
+    /// The certificate (PEM) of the Secret `namespace/name` made at setup.
+    pub fn cert(&self, namespace: &str, name: &str) -> anyhow::Result<Arc<Trusted>> {
+        self.shared
+            .certs
+            .get(namespace, name)
+            .ok_or_else(|| anyhow!("no certificate {namespace}/{name} was made"))
     }
 
     /// The controller name route parents must carry.

@@ -3,10 +3,12 @@
 //! namespace, headers, pod), or, for redirects, the `Location`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::Method;
 
-use crate::client::{self, Captured, EchoAnswer, Location, Protocol, Request};
+use crate::client::{self, Captured, EchoAnswer, Location, Protocol, Request, Tls};
+use crate::tls::Trusted;
 
 /// A backend as the suite names it: pod-name prefix and namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +116,21 @@ impl Case {
     /// Sends over cleartext HTTP/2 with prior knowledge.
     pub fn h2c(mut self) -> Self {
         self.request.protocol = Protocol::H2cPriorKnowledge;
+        self
+    }
+
+    /// Sends over TLS with SNI `server_name`, trusting only `trusted`.
+    pub fn https(mut self, server_name: &str, trusted: &Arc<Trusted>) -> Self {
+        self.request.tls = Some(Tls {
+            server_name: server_name.to_owned(),
+            trusted: trusted.clone(),
+        });
+        self
+    }
+
+    /// Speaks HTTP/2 over TLS (ALPN `h2`); combine with [`Case::https`].
+    pub fn h2(mut self) -> Self {
+        self.request.protocol = Protocol::H2;
         self
     }
 
@@ -391,9 +408,10 @@ fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
 fn compare_redirect(case: &Case, addr: SocketAddr, got: &Captured) -> Result<(), String> {
     let Some(expected) = &case.redirect else { return Ok(()) };
     let location = got.header("location").ok_or("redirect without Location")?;
-    let loc = Location::parse(&location, "http", &client::address_host(addr))?;
+    let scheme = case.request.scheme();
+    let loc = Location::parse(&location, scheme, &client::address_host(addr, scheme))?;
     let want_host = expected.host.clone().unwrap_or_else(|| loc.host.clone());
-    let want_scheme = expected.scheme.clone().unwrap_or_else(|| "http".to_owned());
+    let want_scheme = expected.scheme.clone().unwrap_or_else(|| scheme.to_owned());
     let request_path = case.request.path.split('?').next().unwrap_or_default();
     let want_path = expected.path.clone().unwrap_or_else(|| request_path.to_owned());
     if want_host != loc.host {

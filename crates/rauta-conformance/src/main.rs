@@ -6,6 +6,7 @@
 //! and statuses as the official test, and writes the official report format.
 
 mod catalog;
+mod certs;
 mod claims;
 mod client;
 mod converge;
@@ -20,6 +21,7 @@ mod scenarios;
 mod status;
 mod store;
 mod suite;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +65,9 @@ struct Args {
     /// Profiles to report on.
     #[arg(long, value_delimiter = ',', default_value = "GATEWAY-HTTP")]
     profiles: Vec<String>,
+    /// Take these needs as met, to try features being built (e.g. https-listeners).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    assume: Vec<claims::Need>,
     /// Keep the directories of tests that passed (those of failed tests are always kept).
     #[arg(long)]
     keep_work: bool,
@@ -118,6 +123,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         skip: args.skip_tests.clone(),
         parallel: args.parallel,
         keep_work: args.keep_work,
+        assume: args.assume.clone(),
     };
     if args.list {
         scenarios::list(&profiles, &selection);
@@ -131,7 +137,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let started = Instant::now();
-    let shared = Arc::new(scenarios::setup(binary, &args.manifests, &args.work_dir).await?);
+    let shared = Arc::new(scenarios::setup(binary, &args.manifests, &args.work_dir, &selection).await?);
     let results = suite::run(shared, &profiles, &selection).await;
     let took = started.elapsed();
 

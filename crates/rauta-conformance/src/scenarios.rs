@@ -4,6 +4,7 @@ mod backends;
 mod cors;
 mod filters;
 mod gateway;
+mod https;
 mod invalid;
 mod matching;
 mod redirects;
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::catalog::{self, Profile};
+use crate::certs::Certs;
+use crate::claims::Need;
 use crate::converge::Timeouts;
 use crate::ctx::Shared;
 use crate::manifest::{self, Key, Placeholders};
@@ -27,6 +30,7 @@ pub const GATEWAY_CLASS: &str = "gateway-conformance";
 pub fn all() -> impl Iterator<Item = Scenario> {
     [
         gateway::ALL,
+        https::ALL,
         matching::ALL,
         invalid::ALL,
         filters::ALL,
@@ -54,8 +58,9 @@ pub fn why_missing(name: &str) -> &'static str {
         .map_or("no standalone scenario written yet", |(_, why)| why)
 }
 
-/// Reads the base manifests and starts their pods.
-pub async fn setup(binary: PathBuf, manifests: &Path, work: &Path) -> anyhow::Result<Shared> {
+/// Reads the base manifests (plus the HTTPS ones when HTTPS listeners are met), makes the
+/// suite's certificates, and starts the pods of the base Deployments.
+pub async fn setup(binary: PathBuf, manifests: &Path, work: &Path, selection: &Selection) -> anyhow::Result<Shared> {
     let path = manifests.join("base").join("manifests.yaml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let docs = manifest::parse(&text, &path.display().to_string())?;
@@ -68,25 +73,36 @@ pub async fn setup(binary: PathBuf, manifests: &Path, work: &Path) -> anyhow::Re
         !controller.is_empty(),
         "GatewayClass {GATEWAY_CLASS} has no controllerName"
     );
-    let docs = manifest::parse(
-        &Placeholders(vec![("CONTROLLER_NAME".into(), controller.clone())]).apply(&text),
-        "base",
-    )?;
+    let placeholders = Placeholders(vec![("CONTROLLER_NAME".into(), controller.clone())]);
+    let mut base = manifest::parse(&placeholders.apply(&text), "base")?;
+    std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
+    let mut certs = Certs::default();
+    if selection.met(Need::HttpsListeners) {
+        let https = manifests.join("base").join("https.yaml");
+        let text = std::fs::read_to_string(&https).with_context(|| format!("cannot read {}", https.display()))?;
+        base.extend(manifest::parse(
+            &placeholders.apply(&text),
+            &https.display().to_string(),
+        )?);
+        let (secrets, made) = crate::certs::suite_secrets(&work.join(".certs"))?;
+        base.extend(secrets);
+        certs = made;
+    }
     let network = PodNetwork::new();
     let mut base_pods = Vec::new();
-    for d in docs.iter().filter(|d| manifest::str_at(d, "kind") == "Deployment") {
+    for d in base.iter().filter(|d| manifest::str_at(d, "kind") == "Deployment") {
         base_pods.extend(network.start(d).await?);
     }
-    std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
     Ok(Shared {
         binary,
         manifests: manifests.to_path_buf(),
         work: work.to_path_buf(),
         timeouts: Timeouts::default(),
         network,
-        base: docs,
+        base,
         base_pods,
         controller,
+        certs,
     })
 }
 

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use tokio::sync::Semaphore;
 
 use crate::catalog::{self, OfficialTest, Profile};
-use crate::claims;
+use crate::claims::{self, Need};
 use crate::ctx::{Ctx, Shared};
 use crate::scenario::Scenario;
 use crate::scenarios;
@@ -53,6 +53,15 @@ pub struct Selection {
     pub parallel: usize,
     /// Keep the directories of tests that passed.
     pub keep_work: bool,
+    /// Needs taken as met besides [`claims::MET`].
+    pub assume: Vec<Need>,
+}
+
+impl Selection {
+    /// Whether `need` is met (by Rauta, or assumed on the command line).
+    pub fn met(&self, need: Need) -> bool {
+        claims::MET.contains(&need) || self.assume.contains(&need)
+    }
 }
 
 /// The decision for one test before anything runs.
@@ -70,8 +79,8 @@ fn plan(test: &'static OfficialTest, selection: &Selection) -> Result<Scenario, 
     let Some(scenario) = scenarios::find(test.name) else {
         return Err(Outcome::Skipped(scenarios::why_missing(test.name).to_owned()));
     };
-    if let Some(why) = scenario.needs.iter().find_map(|n| n.missing()) {
-        return Err(Outcome::Skipped(why.to_owned()));
+    if let Some(need) = scenario.needs.iter().find(|n| !selection.met(**n)) {
+        return Err(Outcome::Skipped(need.why_unmet().to_owned()));
     }
     Ok(scenario)
 }
