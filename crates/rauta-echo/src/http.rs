@@ -4,6 +4,7 @@
 //! a TCP reset (SO_LINGER 0) even though hyper owns the stream.
 
 mod answer;
+mod grpc;
 mod retry;
 mod route;
 mod websocket;
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -191,7 +193,14 @@ where
         let ctx = ctx.clone();
         service_fn(move |req| {
             let (shared, ctx) = (shared.clone(), ctx.clone());
-            async move { Ok::<_, Infallible>(route::handle(&shared, &ctx, req).await) }
+            async move {
+                let response = if grpc::is_grpc(&req) {
+                    grpc::handle(&shared, &ctx, req).await.map(Either::Right)
+                } else {
+                    route::handle(&shared, &ctx, req).await.map(Either::Left)
+                };
+                Ok::<_, Infallible>(response)
+            }
         })
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

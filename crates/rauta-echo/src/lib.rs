@@ -6,6 +6,8 @@
 //!   echo-basic's JSON (`path`, `host`, `method`, `proto`, `headers`, `namespace`, `pod`, …) plus
 //!   `bodyLength`; supports `?delay=`, `X-Echo-Set-Header`, `/health`, `/status/NNN`, `/ws`
 //!   (WebSocket echo) and the `/retry/…` simulator, including its TCP-reset failure mode.
+//!   gRPC calls (`content-type: application/grpc`) on the same port reach echo-basic's gRPC mode:
+//!   the `GrpcEcho` service (`Echo`, `EchoTwo`; `EchoThree` is `UNIMPLEMENTED`).
 //! - [`serve_tcp`]: the server speaks first (`Gateway API Test TCP Server`), then answers the
 //!   `PING`, `IS_TLS` and `TEST` lines.
 //! - [`serve_udp`]: every datagram is answered with a JSON envelope naming the pod.

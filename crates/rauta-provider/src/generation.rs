@@ -36,6 +36,7 @@ object!(
     gateway_api::experimental::gatewayclasses::GatewayClass,
     gateway_api::experimental::gateways::Gateway,
     gateway_api::experimental::httproutes::HttpRoute,
+    gateway_api::experimental::grpcroutes::GrpcRoute,
     gateway_api::experimental::referencegrants::ReferenceGrant,
     k8s_openapi::api::core::v1::Namespace,
     k8s_openapi::api::core::v1::Service,
@@ -49,6 +50,7 @@ impl GenerationTracker {
         self.kind("GatewayClass", &mut inputs.gateway_classes);
         self.kind("Gateway", &mut inputs.gateways);
         self.kind("HTTPRoute", &mut inputs.http_routes);
+        self.kind("GRPCRoute", &mut inputs.grpc_routes);
         self.kind("ReferenceGrant", &mut inputs.reference_grants);
         self.kind("Namespace", &mut inputs.namespaces);
         self.kind("Service", &mut inputs.services);

@@ -31,6 +31,7 @@ mod dataplane;
 mod errors;
 mod filters;
 mod forwarding;
+mod grpc;
 mod listener;
 mod logging;
 mod metrics;

@@ -6,7 +6,8 @@
 //! 2. `read_head` — hyper reads the request head (header read timeout, size limit); [`serve`]
 //!    loads the routing view once, ensures an `x-request-id` and starts the [`Completion`].
 //! 3. [`select_route`] — listener by host, then virtual host, then the first route entry whose
-//!    match holds (no fall-through between listeners); no match is a 404, a host of another
+//!    match holds (no fall-through between listeners); no match is a 404 (a trailers-only
+//!    `grpc-status: 12` UNIMPLEMENTED for gRPC calls), a host of another
 //!    listener than the one the TLS connection's SNI selected a 421.
 //! 4. [`prepare_upstream_headers`] — hop-by-hop headers out, `Host` for HTTP/2 clients,
 //!    `X-Forwarded-For/Proto/Host` in, so filters and mirrors see the forwarded request.
@@ -42,6 +43,7 @@ use crate::dataplane::Shared;
 use crate::errors::ProxyError;
 use crate::filters::{RuntimeFilter, cors, headers, redirect};
 use crate::forwarding;
+use crate::grpc;
 use crate::logging::Completion;
 use crate::mirror::{self, MirrorChunk, TeeBody};
 use crate::router;
@@ -70,6 +72,10 @@ pub(crate) async fn serve(conn: Arc<ConnCtx>, mut request: Request<Incoming>) ->
     };
     let (mut response, reason) = match proxy(&conn, &runtime, &mut request, &mut done).await {
         Ok(reply) => reply,
+        // gRPC clients expect a method nobody serves to be UNIMPLEMENTED, in gRPC's terms.
+        Err(ProxyError::NoRoute) if grpc::is_grpc(&request.head.headers) => {
+            (grpc::unimplemented(), Some("grpc_unimplemented"))
+        }
         Err(error) => {
             let (status, reason) = error.status_and_reason();
             (local_response(status, reason), Some(reason))

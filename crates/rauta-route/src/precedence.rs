@@ -16,7 +16,8 @@ use crate::path::PathMatch;
 /// 5. more query-parameter matches beat fewer.
 ///
 /// Ties between routes (creation time, then `namespace/name`) and between rules (list order) are
-/// the caller's: they are not properties of a match.
+/// the caller's: they are not properties of a match. GRPCRoute matches rank by their own rules
+/// ([`Precedence::grpc`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Precedence {
     path_kind: u8,
@@ -27,6 +28,20 @@ pub struct Precedence {
 }
 
 impl Precedence {
+    /// The precedence of a GRPCRoute match, whose spec ranks by the characters of the matching
+    /// service, then of the matching method, then by the number of header matches. Its path
+    /// (`/service/method`) is ranked as one key: service length first, method length second.
+    pub fn grpc(service_chars: usize, method_chars: usize, headers: usize) -> Self {
+        let capped = |n: usize| n.min(usize::from(u16::MAX));
+        Self {
+            path_kind: 0,
+            path_len: (capped(service_chars) << 16) | capped(method_chars),
+            has_method: false,
+            headers,
+            query_params: 0,
+        }
+    }
+
     pub(crate) fn of(m: &RouteMatch) -> Self {
         let (path_kind, path_len) = match &m.path {
             PathMatch::Exact(p) => (0, p.len()),
@@ -110,6 +125,24 @@ mod tests {
                 pair[0],
                 pair[1]
             );
+        }
+    }
+
+    /// GRPCRoute: longer service, then longer method, then more headers.
+    #[test]
+    fn grpc_precedence_table() {
+        let rows = [
+            Precedence::grpc(20, 0, 0),
+            Precedence::grpc(10, 8, 0),
+            Precedence::grpc(10, 4, 2),
+            Precedence::grpc(10, 4, 1),
+            Precedence::grpc(10, 0, 0),
+            Precedence::grpc(0, 30, 0),
+            Precedence::grpc(0, 0, 3),
+            Precedence::grpc(0, 0, 0),
+        ];
+        for pair in rows.windows(2) {
+            assert_eq!(pair[0].cmp(&pair[1]), Ordering::Less, "{:?} vs {:?}", pair[0], pair[1]);
         }
     }
 

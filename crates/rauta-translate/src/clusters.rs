@@ -17,6 +17,9 @@ pub(crate) struct ServicePort {
     /// The Service port's name: EndpointSlice ports are matched by it (`None` and `""` are equal).
     pub port_name: Option<String>,
     pub protocol: UpstreamProtocol,
+    /// HTTP/2 because a GRPCRoute uses the port, not because its appProtocol says so: the
+    /// cluster key gets a ` (h2c)` suffix so an HTTPRoute can still use the port over HTTP/1.1.
+    pub forced_h2c: bool,
 }
 
 /// Every Service port resolved so far, by cluster key.
@@ -28,7 +31,10 @@ pub(crate) struct ClusterCatalog {
 impl ClusterCatalog {
     /// Records a resolved Service port and returns its cluster key.
     pub fn register(&mut self, port: ServicePort) -> ClusterKey {
-        let key = ClusterKey::service(&port.namespace, &port.service, port.port);
+        let mut key = ClusterKey::service(&port.namespace, &port.service, port.port);
+        if port.forced_h2c {
+            key.0.push_str(" (h2c)");
+        }
         self.ports.entry(key.clone()).or_insert(port);
         key
     }

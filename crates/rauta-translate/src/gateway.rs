@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use gateway_api::experimental::gateways::Gateway;
 
 pub(crate) use conflicts::across_gateways;
-pub(crate) use listeners::ListenerState;
+pub(crate) use listeners::{ListenerState, Protocol};
 pub(crate) use status::status;
 
 use crate::gateway_class::Classes;
@@ -122,8 +122,12 @@ pub(crate) fn evaluate<'a>(
             };
             problems.push(subject.error(field, format!("{}: {}", r.reason, r.message)));
         }
-        if spec.tls.is_some() {
-            problems.push(subject.warning("spec.tls", "Gateway TLS settings are not supported yet; ignored"));
+        let frontend_validation = spec.tls.as_ref().is_some_and(|t| t.frontend.is_some());
+        if spec.tls.as_ref().is_some_and(|t| t.backend.is_some()) {
+            problems.push(subject.warning(
+                "spec.tls.backend",
+                "backend client certificates are not supported yet (Rauta speaks no TLS to backends); ignored",
+            ));
         }
         if spec.allowed_listeners.is_some() {
             problems.push(subject.warning("spec.allowedListeners", "ListenerSets are not supported; ignored"));
@@ -133,6 +137,12 @@ pub(crate) fn evaluate<'a>(
         for (i, l) in spec.listeners.iter().enumerate() {
             let field = format!("spec.listeners[{i}]");
             let mut state = ListenerState::from_spec(l, &field, &subject, problems);
+            if frontend_validation && state.protocol == Protocol::Https && state.rejection.is_none() {
+                // Serving without the client validation asked for would be worse than not serving.
+                let message = "client certificate validation (spec.tls.frontend) is not supported yet";
+                problems.push(subject.error("spec.tls.frontend", format!("UnsupportedValue: {message} ({field})")));
+                state.rejection = Some(("UnsupportedValue", message.to_owned()));
+            }
             state.resolve_certificates(l, index, entry.namespace, &field, &subject, problems);
             if !names.insert(l.name.as_str()) {
                 let message = format!("listener name {:?} is used twice", l.name);

@@ -15,6 +15,8 @@ use crate::status::{Cond, ResourceStatus, conditions, to_value};
 /// features, `GatewayAddressEmpty` (the translator cannot publish an address it did not bind),
 /// and every TLS/TCP/UDP/GRPC feature and frontend/backend TLS (not supported yet).
 pub const SUPPORTED_FEATURES: &[&str] = &[
+    "GRPCRoute",
+    "GRPCRouteNamedRouteRule",
     "Gateway",
     "GatewayHTTPListenerIsolation",
     "GatewayHTTPSListenerDetectMisdirectedRequests",

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use gateway_api::experimental::gatewayclasses::GatewayClass;
 use gateway_api::experimental::gateways::Gateway;
+use gateway_api::experimental::grpcroutes::GrpcRoute;
 use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
@@ -42,6 +43,7 @@ macro_rules! resource {
 resource!(GatewayClass, "GatewayClass", false);
 resource!(Gateway, "Gateway", true);
 resource!(HttpRoute, "HTTPRoute", true);
+resource!(GrpcRoute, "GRPCRoute", true);
 resource!(ReferenceGrant, "ReferenceGrant", true);
 resource!(Namespace, "Namespace", false);
 resource!(Service, "Service", true);
@@ -108,6 +110,8 @@ pub(crate) struct Index<'a> {
     pub gateways: Vec<Entry<'a, Gateway>>,
     /// HTTPRoutes, oldest first (the spec's tie-break between routes).
     pub routes: Vec<Entry<'a, HttpRoute>>,
+    /// GRPCRoutes, oldest first.
+    pub grpc_routes: Vec<Entry<'a, GrpcRoute>>,
     /// ReferenceGrants by namespace.
     pub grants: BTreeMap<&'a str, Vec<Entry<'a, ReferenceGrant>>>,
     /// Namespace labels by name.
@@ -131,6 +135,8 @@ impl<'a> Index<'a> {
         gateways.sort_by_key(Entry::age_key);
         let mut routes: Vec<_> = unique(&inputs.http_routes, problems).into_values().collect();
         routes.sort_by_key(Entry::age_key);
+        let mut grpc_routes: Vec<_> = unique(&inputs.grpc_routes, problems).into_values().collect();
+        grpc_routes.sort_by_key(Entry::age_key);
         let mut grants: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for ((ns, _), e) in unique(&inputs.reference_grants, problems) {
             grants.entry(ns).or_default().push(e);
@@ -152,6 +158,7 @@ impl<'a> Index<'a> {
             classes,
             gateways,
             routes,
+            grpc_routes,
             grants,
             namespaces,
             services,

@@ -4,6 +4,7 @@ use std::fmt;
 
 use gateway_api::experimental::gatewayclasses::GatewayClass;
 use gateway_api::experimental::gateways::Gateway;
+use gateway_api::experimental::grpcroutes::GrpcRoute;
 use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
@@ -54,6 +55,8 @@ pub struct Inputs {
     pub gateways: Vec<Sourced<Gateway>>,
     /// HTTPRoutes.
     pub http_routes: Vec<Sourced<HttpRoute>>,
+    /// GRPCRoutes.
+    pub grpc_routes: Vec<Sourced<GrpcRoute>>,
     /// ReferenceGrants.
     pub reference_grants: Vec<Sourced<ReferenceGrant>>,
     /// Namespaces (labels, for `allowedRoutes` selectors). A namespace used by a resource but not

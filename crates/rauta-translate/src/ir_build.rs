@@ -149,14 +149,7 @@ fn virtual_hosts(attachments: &[&Attachment], routes: &[CompiledRoute<'_>]) -> V
                         continue;
                     }
                     for e in &routes[a.route].entries {
-                        items.push((
-                            rank,
-                            e.route_match.precedence(),
-                            a.route,
-                            e.rule_index,
-                            e.match_index,
-                            e,
-                        ));
+                        items.push((rank, e.precedence, a.route, e.rule_index, e.match_index, e));
                     }
                 }
             }

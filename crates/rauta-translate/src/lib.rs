@@ -68,11 +68,19 @@ pub fn translate(inputs: &Inputs) -> Translation {
         gw.report(&mut problems);
     }
     let mut catalog = clusters::ClusterCatalog::default();
-    let routes: Vec<_> = index
+    let mut routes: Vec<_> = index
         .routes
         .iter()
         .map(|r| route::compile(*r, &index, &mut catalog))
         .collect();
+    routes.extend(
+        index
+            .grpc_routes
+            .iter()
+            .map(|r| route::grpc::compile(*r, &index, &mut catalog)),
+    );
+    // Oldest first across kinds: route ties go to the oldest route.
+    routes.sort_by_key(|r| r.meta.age);
     let mut route_statuses = Vec::new();
     let attachments = route::attach::attach(&index, &routes, &mut gateways, &mut route_statuses, &mut problems);
     let gateway_statuses: Vec<_> = gateways.iter().map(gateway::status).collect();

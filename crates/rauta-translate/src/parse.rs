@@ -90,6 +90,7 @@ enum Kind {
     GatewayClass,
     Gateway,
     HttpRoute,
+    GrpcRoute,
     ReferenceGrant,
     Namespace,
     Service,
@@ -107,6 +108,7 @@ impl Kind {
             "GatewayClass" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::GatewayClass),
             "Gateway" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::Gateway),
             "HTTPRoute" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::HttpRoute),
+            "GRPCRoute" if gateway => matches!(version, "v1" | "v1alpha2").then_some(Self::GrpcRoute),
             "ReferenceGrant" if gateway => {
                 matches!(version, "v1" | "v1beta1" | "v1alpha2").then_some(Self::ReferenceGrant)
             }
@@ -147,6 +149,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
         gateway_classes,
         gateways,
         http_routes,
+        grpc_routes,
         reference_grants,
         namespaces,
         services,
@@ -156,6 +159,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
     inputs.gateway_classes.extend(gateway_classes);
     inputs.gateways.extend(gateways);
     inputs.http_routes.extend(http_routes);
+    inputs.grpc_routes.extend(grpc_routes);
     inputs.reference_grants.extend(reference_grants);
     inputs.namespaces.extend(namespaces);
     inputs.services.extend(services);
@@ -250,6 +254,7 @@ fn add(
         Kind::GatewayClass => decode(value, &mut unknown).map(|r| staged.gateway_classes.push(Sourced::new(source, r))),
         Kind::Gateway => decode(value, &mut unknown).map(|r| staged.gateways.push(Sourced::new(source, r))),
         Kind::HttpRoute => decode(value, &mut unknown).map(|r| staged.http_routes.push(Sourced::new(source, r))),
+        Kind::GrpcRoute => decode(value, &mut unknown).map(|r| staged.grpc_routes.push(Sourced::new(source, r))),
         Kind::ReferenceGrant => {
             decode(value, &mut unknown).map(|r| staged.reference_grants.push(Sourced::new(source, r)))
         }
@@ -424,6 +429,7 @@ mod tests {
                 Ok(Kind::ReferenceGrant),
             ),
             ("gateway.networking.k8s.io/v1alpha2", "HTTPRoute", Err(true)),
+            ("gateway.networking.k8s.io/v1", "GRPCRoute", Ok(Kind::GrpcRoute)),
             ("discovery.k8s.io/v1", "EndpointSlice", Ok(Kind::EndpointSlice)),
             ("discovery.k8s.io/v1beta1", "EndpointSlice", Err(true)),
             ("v1", "Secret", Ok(Kind::Secret)),

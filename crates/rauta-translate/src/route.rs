@@ -1,20 +1,23 @@
-//! HTTPRoutes: compiled once (matches, filters, backends), then attached to listeners.
+//! HTTPRoutes and GRPCRoutes: compiled once (matches, filters, backends), then attached to
+//! listeners.
 
 pub(crate) mod attach;
 mod backends;
 mod filters;
+pub(crate) mod grpc;
 mod matches;
 mod rules;
 
 use std::sync::Arc;
 
-use gateway_api::experimental::httproutes::{HttpRoute, HttpRouteRules};
-use rauta_ir::route::{HostnameMatch, RouteMatch};
+use gateway_api::experimental::httproutes::{HttpRoute, HttpRouteParentRefs, HttpRouteRules};
+use k8s_openapi::jiff::Timestamp;
+use rauta_ir::route::{HostnameMatch, Precedence, RouteMatch};
 use rauta_ir::{ClusterKey, RouteKind, RouteRef, Rule};
 
 use crate::clusters::ClusterCatalog;
-use crate::index::{Entry, Index};
-use crate::problem::Problem;
+use crate::index::{Entry, Index, Resource};
+use crate::problem::{Problem, Subject};
 use crate::status::Cond;
 use backends::{BackendSpec, Unresolved};
 use matches::Invalid;
@@ -23,15 +26,44 @@ use matches::Invalid;
 #[derive(Debug)]
 pub(crate) struct CompiledEntry {
     pub route_match: RouteMatch,
+    /// Where the match ranks (HTTPRoute and GRPCRoute matches rank by different rules).
+    pub precedence: Precedence,
     pub rule: Arc<Rule>,
     pub rule_index: usize,
     pub match_index: usize,
 }
 
-/// An HTTPRoute after validation: what it serves and the route-wide conditions.
+/// Who a route is, whatever its kind.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RouteMeta<'a> {
+    pub kind: RouteKind,
+    pub subject: Subject<'a>,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub generation: Option<i64>,
+    /// Oldest first, then `namespace/name` (see [`Entry::age_key`]).
+    pub age: (bool, Option<Timestamp>, &'a str, &'a str),
+}
+
+impl<'a> RouteMeta<'a> {
+    fn of<T: Resource>(kind: RouteKind, entry: &Entry<'a, T>) -> Self {
+        Self {
+            kind,
+            subject: entry.subject(),
+            namespace: entry.namespace,
+            name: entry.name,
+            generation: entry.generation(),
+            age: entry.age_key(),
+        }
+    }
+}
+
+/// A route after validation: what it serves and the route-wide conditions.
 #[derive(Debug)]
 pub(crate) struct CompiledRoute<'a> {
-    pub entry: Entry<'a, HttpRoute>,
+    pub meta: RouteMeta<'a>,
+    /// `spec.parentRefs` (a GRPCRoute's have the same shape as an HTTPRoute's).
+    pub parent_refs: Vec<HttpRouteParentRefs>,
     /// Valid hostnames of `spec.hostnames` (empty: the route has none).
     pub hostnames: Vec<HostnameMatch>,
     /// Every match of every rule, in rule order.
@@ -58,6 +90,7 @@ pub(crate) struct Issues {
 /// What converting one rule needs.
 pub(crate) struct RuleCtx<'c, 'a> {
     pub index: &'c Index<'a>,
+    pub route_kind: RouteKind,
     pub catalog: &'c mut ClusterCatalog,
     pub route_ns: &'c str,
     /// The rule has exactly one match, of type PathPrefix (ReplacePrefixMatch needs it).
@@ -83,20 +116,64 @@ impl RuleCtx<'_, '_> {
 
     /// Resolves a backend reference made by this route.
     pub fn resolve(&mut self, spec: BackendSpec<'_>) -> Result<ClusterKey, Unresolved> {
-        backends::resolve(self.index, self.catalog, self.route_ns, spec)
+        backends::resolve(self.index, self.catalog, self.route_kind, self.route_ns, spec)
     }
 }
 
-/// Compiles a route: hostnames, then each rule.
+/// Compiles an HTTPRoute: hostnames, then each rule.
 pub(crate) fn compile<'a>(
     entry: Entry<'a, HttpRoute>,
     index: &Index<'a>,
     catalog: &mut ClusterCatalog,
 ) -> CompiledRoute<'a> {
     let spec = &entry.resource.spec;
+    let meta = RouteMeta::of(RouteKind::Http, &entry);
     let mut issues = Issues::default();
+    let hostnames = hostnames(spec.hostnames.as_deref().unwrap_or_default(), &mut issues);
+    let route_ref = meta.route_ref();
+    // The CRD defaults an absent `rules` to one rule matching PathPrefix "/" (no backends: 500).
+    let default_rules = [HttpRouteRules::default()];
+    let rules = spec.rules.as_deref().unwrap_or(&default_rules);
+    let mut entries = Vec::new();
+    for (rule_index, rule) in rules.iter().enumerate() {
+        let mut ctx = RuleCtx {
+            index,
+            route_kind: RouteKind::Http,
+            catalog: &mut *catalog,
+            route_ns: entry.namespace,
+            single_prefix_match: false,
+            issues: &mut issues,
+        };
+        let (rule, matches) = rules::compile(rule, rule_index, &route_ref, &mut ctx);
+        for (match_index, route_match) in matches.into_iter().enumerate() {
+            entries.push(CompiledEntry {
+                precedence: route_match.precedence(),
+                route_match,
+                rule: Arc::clone(&rule),
+                rule_index,
+                match_index,
+            });
+        }
+    }
+    let parent_refs = spec.parent_refs.clone().unwrap_or_default();
+    finish(meta, parent_refs, hostnames, entries, &issues)
+}
+
+impl RouteMeta<'_> {
+    /// How the IR names the route.
+    pub fn route_ref(&self) -> RouteRef {
+        RouteRef {
+            kind: self.kind,
+            namespace: self.namespace.to_owned(),
+            name: self.name.to_owned(),
+        }
+    }
+}
+
+/// `spec.hostnames`, deduplicated; invalid ones reject the route.
+fn hostnames(list: &[String], issues: &mut Issues) -> Vec<HostnameMatch> {
     let mut hostnames = Vec::new();
-    for (i, h) in spec.hostnames.iter().flatten().enumerate() {
+    for (i, h) in list.iter().enumerate() {
         match HostnameMatch::parse(h) {
             Ok(h) if !hostnames.contains(&h) => hostnames.push(h),
             Ok(_) => {}
@@ -106,34 +183,18 @@ pub(crate) fn compile<'a>(
             )),
         }
     }
-    let route_ref = RouteRef {
-        kind: RouteKind::Http,
-        namespace: entry.namespace.to_owned(),
-        name: entry.name.to_owned(),
-    };
-    // The CRD defaults an absent `rules` to one rule matching PathPrefix "/" (no backends: 500).
-    let default_rules = [HttpRouteRules::default()];
-    let rules = spec.rules.as_deref().unwrap_or(&default_rules);
-    let mut entries = Vec::new();
-    for (rule_index, rule) in rules.iter().enumerate() {
-        let mut ctx = RuleCtx {
-            index,
-            catalog: &mut *catalog,
-            route_ns: entry.namespace,
-            single_prefix_match: false,
-            issues: &mut issues,
-        };
-        let (rule, matches) = rules::compile(rule, rule_index, &route_ref, &mut ctx);
-        for (match_index, route_match) in matches.into_iter().enumerate() {
-            entries.push(CompiledEntry {
-                route_match,
-                rule: Arc::clone(&rule),
-                rule_index,
-                match_index,
-            });
-        }
-    }
-    let subject = entry.subject();
+    hostnames
+}
+
+/// The compiled route with its problems and route-wide conditions.
+fn finish<'a>(
+    meta: RouteMeta<'a>,
+    parent_refs: Vec<HttpRouteParentRefs>,
+    hostnames: Vec<HostnameMatch>,
+    entries: Vec<CompiledEntry>,
+    issues: &Issues,
+) -> CompiledRoute<'a> {
+    let subject = meta.subject;
     let mut problems = Vec::new();
     for (reason, i) in issues.rejected.iter().chain(&issues.unresolved) {
         problems.push(subject.error(&i.field, format!("{reason}: {}", i.message)));
@@ -147,7 +208,8 @@ pub(crate) fn compile<'a>(
         None => Cond::yes("ResolvedRefs", "ResolvedRefs", "all references resolved"),
     };
     CompiledRoute {
-        entry,
+        meta,
+        parent_refs,
         hostnames,
         entries,
         rejection,

@@ -197,11 +197,11 @@ impl ListenerState {
     }
 }
 
-/// The kinds a listener supports for its protocol (only HTTPRoute on HTTP and HTTPS, for now) and the
+/// The kinds a listener supports for its protocol (HTTPRoute and GRPCRoute on HTTP and HTTPS) and the
 /// requested kinds it cannot support. An unsupported protocol supports no kind.
 fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static str>, Vec<String>) {
     let valid_for_protocol: &[&'static str] = match protocol {
-        Protocol::Http | Protocol::Https => &["HTTPRoute"],
+        Protocol::Http | Protocol::Https => &["HTTPRoute", "GRPCRoute"],
         _ => &[],
     };
     let requested = spec

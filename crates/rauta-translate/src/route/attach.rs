@@ -41,17 +41,17 @@ pub(crate) fn attach(
         .collect();
     let mut attached: BTreeMap<(usize, usize, usize), Vec<HostnameMatch>> = BTreeMap::new();
     for (ri, route) in routes.iter().enumerate() {
-        let subject = route.entry.subject();
+        let subject = route.meta.subject;
         let mut parents = Vec::new();
         let mut seen = Vec::new();
         let mut parent_problems = Vec::new();
-        for (pi, p) in route.entry.resource.spec.parent_refs.iter().flatten().enumerate() {
+        for (pi, p) in route.parent_refs.iter().enumerate() {
             let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
             let kind = p.kind.as_deref().unwrap_or("Gateway");
             if group != GATEWAY_GROUP || kind != "Gateway" {
                 continue;
             }
-            let namespace = p.namespace.as_deref().unwrap_or(route.entry.namespace);
+            let namespace = p.namespace.as_deref().unwrap_or(route.meta.namespace);
             let Some(&gi) = by_name.get(&(namespace, p.name.as_str())) else {
                 if !index
                     .gateways
@@ -84,7 +84,7 @@ pub(crate) fn attach(
                 port: p.port,
             };
             parents.push(HttpRouteStatusParents {
-                conditions: conditions(&[accepted, route.resolved_refs.clone()], route.entry.generation()),
+                conditions: conditions(&[accepted, route.resolved_refs.clone()], route.meta.generation),
                 controller_name: CONTROLLER_NAME.to_owned(),
                 parent_ref,
             });
@@ -92,9 +92,9 @@ pub(crate) fn attach(
         if !parents.is_empty() {
             problems.extend(route.problems.iter().cloned());
             statuses.push(ResourceStatus {
-                kind: "HTTPRoute".into(),
-                namespace: Some(route.entry.namespace.to_owned()),
-                name: route.entry.name.to_owned(),
+                kind: route.meta.kind.as_str().into(),
+                namespace: Some(route.meta.namespace.to_owned()),
+                name: route.meta.name.to_owned(),
                 status: to_value(&HttpRouteStatus { parents }),
             });
         }
@@ -143,13 +143,13 @@ fn evaluate(
             format!("Gateway {gw_name} has no listener {which}"),
         );
     }
-    let route_ns = route.entry.namespace;
+    let route_ns = route.meta.namespace;
     let gw_ns = gw.entry.namespace;
     let accepted: Vec<usize> = candidates.into_iter().filter(|&i| gw.listeners[i].accepted()).collect();
     let of_kind: Vec<usize> = accepted
         .iter()
         .copied()
-        .filter(|&i| gw.listeners[i].allows_kind("HTTPRoute"))
+        .filter(|&i| gw.listeners[i].allows_kind(route.meta.kind.as_str()))
         .collect();
     let allowed: Vec<usize> = of_kind
         .iter()
@@ -164,7 +164,7 @@ fn evaluate(
         let why = if accepted.is_empty() {
             "is accepted".to_owned()
         } else if of_kind.is_empty() {
-            "allows HTTPRoutes".to_owned()
+            format!("allows {}s", route.meta.kind.as_str())
         } else {
             format!("allows routes from namespace {route_ns}")
         };

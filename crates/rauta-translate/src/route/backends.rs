@@ -1,6 +1,6 @@
 //! backendRefs (and mirror backendRefs) → cluster keys, or why they cannot be used.
 
-use rauta_ir::{ClusterKey, InvalidBackend, UpstreamProtocol};
+use rauta_ir::{ClusterKey, InvalidBackend, RouteKind, UpstreamProtocol};
 
 use crate::GATEWAY_GROUP;
 use crate::clusters::{ClusterCatalog, ServicePort};
@@ -35,12 +35,15 @@ impl Unresolved {
     }
 }
 
-/// Resolves a reference made by an HTTPRoute in `route_ns`. Checks, in order: the kind (only core
-/// Services), the ReferenceGrant for another namespace (before existence, so a missing grant does
-/// not reveal what exists), the Service, its port (TCP; required), its appProtocol.
+/// Resolves a reference made by a route of `route_kind` in `route_ns`. Checks, in order: the kind
+/// (only core Services), the ReferenceGrant for another namespace (before existence, so a missing
+/// grant does not reveal what exists), the Service, its port (TCP; required), its appProtocol.
+/// GRPCRoute backends always speak HTTP/2 (their clusters are told apart from an HTTP/1.1 use of
+/// the same Service port by a `(h2c)` suffix on the key).
 pub(crate) fn resolve(
     index: &Index<'_>,
     catalog: &mut ClusterCatalog,
+    route_kind: RouteKind,
     route_ns: &str,
     spec: BackendSpec<'_>,
 ) -> Result<ClusterKey, Unresolved> {
@@ -58,7 +61,7 @@ pub(crate) fn resolve(
     let namespace = spec.namespace.unwrap_or(route_ns);
     let from = From {
         group: GATEWAY_GROUP,
-        kind: "HTTPRoute",
+        kind: route_kind.as_str(),
         namespace: route_ns,
     };
     let to = To {
@@ -69,7 +72,8 @@ pub(crate) fn resolve(
     };
     if !reference_grant::permits(index, from, to) {
         let message = format!(
-            "no ReferenceGrant in namespace {namespace} allows HTTPRoutes in {route_ns} to reference Service {}",
+            "no ReferenceGrant in namespace {namespace} allows {}s in {route_ns} to reference Service {}",
+            route_kind.as_str(),
             spec.name
         );
         return Err(Unresolved::new(
@@ -104,9 +108,10 @@ pub(crate) fn resolve(
             spec.name
         )));
     };
+    let forced_h2c = route_kind == RouteKind::Grpc && service_port.app_protocol.as_deref() != Some("kubernetes.io/h2c");
     let protocol = match service_port.app_protocol.as_deref() {
         Some("kubernetes.io/h2c") => UpstreamProtocol::H2c,
-        Some("kubernetes.io/ws") => UpstreamProtocol::WebSocket,
+        Some("kubernetes.io/ws") if route_kind == RouteKind::Http => UpstreamProtocol::WebSocket,
         Some("kubernetes.io/wss") => {
             let message = format!(
                 "appProtocol kubernetes.io/wss of Service {namespace}/{} port {port} needs TLS to the backend, which is not supported yet",
@@ -118,6 +123,7 @@ pub(crate) fn resolve(
                 message,
             ));
         }
+        _ if route_kind == RouteKind::Grpc => UpstreamProtocol::H2c,
         _ => UpstreamProtocol::Http1,
     };
     let port = u16::try_from(port).map_err(|_| not_found(format!("port {port} is not in 1-65535")))?;
@@ -127,5 +133,6 @@ pub(crate) fn resolve(
         port,
         port_name: service_port.name.clone(),
         protocol,
+        forced_h2c,
     }))
 }
