@@ -7,6 +7,10 @@
 //! Shape: [`Snapshot`] → [`Bind`] (one socket) → [`Listener`] (a Gateway listener, chosen by
 //! hostname) → [`VirtualHost`] (chosen by hostname) → [`RouteEntry`] (sorted by precedence) →
 //! [`Rule`] (filters, backends, timeouts) → [`BackendRef`] → [`Cluster`] (endpoints).
+//!
+//! Stream binds ([`BindProtocol::Tls`], [`BindProtocol::Tcp`]) use the same shape: a virtual host
+//! per TLSRoute hostname (chosen by SNI; `*` for TCP), whose first route entry (a match-all) leads
+//! to the rule whose backends receive the connection.
 
 mod backend;
 mod filter;

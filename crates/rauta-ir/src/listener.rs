@@ -21,6 +21,11 @@ pub enum BindProtocol {
     Http,
     /// HTTP over TLS: the listeners' certificates chosen by SNI, ALPN `h2` and `http/1.1`.
     Https,
+    /// TLS streams routed by SNI (TLSRoute): listeners with certificates terminate TLS and relay
+    /// the plain stream; listeners without pass the encrypted bytes through untouched.
+    Tls,
+    /// TCP streams (TCPRoute), relayed as they are.
+    Tcp,
 }
 
 impl BindProtocol {
@@ -29,7 +34,14 @@ impl BindProtocol {
         match self {
             Self::Http => "http",
             Self::Https => "https",
+            Self::Tls => "tls",
+            Self::Tcp => "tcp",
         }
+    }
+
+    /// Whether the socket relays byte streams (TLSRoute, TCPRoute) rather than HTTP requests.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Self::Tls | Self::Tcp)
     }
 }
 
@@ -73,7 +85,8 @@ pub struct Listener {
     pub port: u16,
     /// Virtual hosts, most specific hostname first.
     pub virtual_hosts: Vec<VirtualHost>,
-    /// Certificates, on listeners that terminate TLS.
+    /// Certificates, on listeners that terminate TLS (HTTPS, and TLS listeners in Terminate mode;
+    /// a TLS listener without them passes TLS through).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,
 }
@@ -106,6 +119,12 @@ pub enum RouteKind {
     /// `GRPCRoute`.
     #[serde(rename = "GRPCRoute")]
     Grpc,
+    /// `TLSRoute`.
+    #[serde(rename = "TLSRoute")]
+    Tls,
+    /// `TCPRoute`.
+    #[serde(rename = "TCPRoute")]
+    Tcp,
 }
 
 impl RouteKind {
@@ -114,6 +133,8 @@ impl RouteKind {
         match self {
             Self::Http => "HTTPRoute",
             Self::Grpc => "GRPCRoute",
+            Self::Tls => "TLSRoute",
+            Self::Tcp => "TCPRoute",
         }
     }
 }

@@ -37,6 +37,8 @@ object!(
     gateway_api::experimental::gateways::Gateway,
     gateway_api::experimental::httproutes::HttpRoute,
     gateway_api::experimental::grpcroutes::GrpcRoute,
+    gateway_api::experimental::tlsroutes::TlsRoute,
+    gateway_api::experimental::tcproutes::TcpRoute,
     gateway_api::experimental::referencegrants::ReferenceGrant,
     k8s_openapi::api::core::v1::Namespace,
     k8s_openapi::api::core::v1::Service,
@@ -51,6 +53,8 @@ impl GenerationTracker {
         self.kind("Gateway", &mut inputs.gateways);
         self.kind("HTTPRoute", &mut inputs.http_routes);
         self.kind("GRPCRoute", &mut inputs.grpc_routes);
+        self.kind("TLSRoute", &mut inputs.tls_routes);
+        self.kind("TCPRoute", &mut inputs.tcp_routes);
         self.kind("ReferenceGrant", &mut inputs.reference_grants);
         self.kind("Namespace", &mut inputs.namespaces);
         self.kind("Service", &mut inputs.services);

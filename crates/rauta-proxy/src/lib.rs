@@ -40,6 +40,7 @@ mod proxy;
 mod router;
 mod runtime;
 mod server;
+mod stream;
 mod tls;
 mod upgrade;
 mod upstream;

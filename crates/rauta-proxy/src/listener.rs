@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::dataplane::Shared;
 use crate::server::{Phase, accept_connection};
+use crate::stream;
 
 /// Pending connections the kernel queues per socket.
 const BACKLOG: i32 = 1024;
@@ -50,7 +51,18 @@ pub(crate) fn spawn_accept(
                     }
                     // The view current at accept time decides whether this socket speaks TLS
                     // and with which certificates.
-                    let tls = shared.runtime.load().bind(address).and_then(|b| b.tls.clone());
+                    let (stream_bind, tls) = {
+                        let runtime = shared.runtime.load();
+                        let bind = runtime.bind(address);
+                        (
+                            bind.is_some_and(|b| b.protocol.is_stream()),
+                            bind.and_then(|b| b.tls.clone()),
+                        )
+                    };
+                    if stream_bind {
+                        tokio::spawn(stream::serve_stream(shared.clone(), stream, client, address, permit));
+                        continue;
+                    }
                     tokio::spawn(accept_connection(
                         shared.clone(),
                         stream,

@@ -106,6 +106,7 @@ mod tests {
             hostname: host(hostname),
             port: 80,
             label: hostname.into(),
+            terminates_tls: false,
             virtual_hosts: vhosts
                 .into_iter()
                 .map(|(h, routes)| RuntimeVirtualHost {
@@ -119,6 +120,7 @@ mod tests {
     fn bind() -> RuntimeBind {
         RuntimeBind {
             address: "127.0.0.1:80".parse().unwrap(),
+            protocol: rauta_ir::BindProtocol::Http,
             tls: None,
             listeners: vec![
                 listener(
@@ -199,6 +201,7 @@ mod tests {
     fn no_vhost_or_listener_is_a_miss() {
         let b = RuntimeBind {
             address: "127.0.0.1:80".parse().unwrap(),
+            protocol: rauta_ir::BindProtocol::Http,
             tls: None,
             listeners: vec![listener("a.com", vec![("b.a.com", vec![])])],
         };
@@ -227,6 +230,7 @@ mod tests {
         }
         let no_catch_all = RuntimeBind {
             address: "127.0.0.1:80".parse().unwrap(),
+            protocol: rauta_ir::BindProtocol::Http,
             tls: None,
             listeners: vec![listener("a.com", vec![])],
         };

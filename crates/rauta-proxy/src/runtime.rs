@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rauta_ir::{BackendTarget, ClusterKey, Filter, Rule, Snapshot};
+use rauta_ir::{BackendTarget, BindProtocol, ClusterKey, Filter, Rule, Snapshot};
 use rauta_route::{HostnameMatch, RouteMatch};
 use tokio_rustls::TlsAcceptor;
 
@@ -35,7 +35,10 @@ pub(crate) struct Runtime {
 /// One socket's listeners.
 pub(crate) struct RuntimeBind {
     pub(crate) address: SocketAddr,
-    /// The TLS acceptor of an HTTPS bind, built from this snapshot's certificates.
+    /// HTTP, HTTPS, or a stream protocol (TLS, TCP).
+    pub(crate) protocol: BindProtocol,
+    /// The TLS acceptor of an HTTPS bind (or of the Terminate listeners of a TLS bind), built
+    /// from this snapshot's certificates.
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) listeners: Vec<RuntimeListener>,
 }
@@ -47,6 +50,8 @@ pub(crate) struct RuntimeListener {
     /// `namespace/gateway/section`, for the access log.
     pub(crate) label: Arc<str>,
     pub(crate) virtual_hosts: Vec<RuntimeVirtualHost>,
+    /// On TLS binds: the listener terminates TLS (Terminate mode) rather than passing it through.
+    pub(crate) terminates_tls: bool,
 }
 
 /// A virtual host and its routes in precedence order.
@@ -115,6 +120,7 @@ impl Runtime {
             .iter()
             .map(|bind| RuntimeBind {
                 address: bind.address,
+                protocol: bind.protocol,
                 tls: tls.server_config(bind).map(TlsAcceptor::from),
                 listeners: bind
                     .listeners
@@ -123,6 +129,7 @@ impl Runtime {
                         hostname: l.hostname.clone(),
                         port: l.port,
                         label: l.name.to_string().into(),
+                        terminates_tls: l.tls.is_some(),
                         virtual_hosts: l
                             .virtual_hosts
                             .iter()

@@ -54,19 +54,24 @@ impl TlsContext {
         }
     }
 
-    /// The server configuration of an HTTPS bind (`None` for plain HTTP): TLS 1.2 and 1.3,
-    /// ALPN `h2` then `http/1.1`, tickets and session IDs for resumption.
+    /// The server configuration of an HTTPS bind, or of the Terminate listeners of a TLS bind
+    /// (`None` for other binds): TLS 1.2 and 1.3, tickets and session IDs for resumption, and on
+    /// HTTPS ALPN `h2` then `http/1.1` (a TLSRoute relays bytes, so it offers no ALPN).
     pub(crate) fn server_config(&self, bind: &Bind) -> Option<Arc<ServerConfig>> {
-        if bind.protocol != BindProtocol::Https {
-            return None;
-        }
+        let https = match bind.protocol {
+            BindProtocol::Https => true,
+            BindProtocol::Tls if bind.listeners.iter().any(|l| l.tls.is_some()) => false,
+            _ => return None,
+        };
         let resolver = SniResolver::new(&bind.listeners, &self.provider);
         let builder = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&version::TLS13, &version::TLS12])
             .map_err(|e| tracing::error!(error = %e, bind = %bind.address, "TLS versions rejected"))
             .ok()?;
         let mut config = builder.with_no_client_auth().with_cert_resolver(Arc::new(resolver));
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        if https {
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
         config.session_storage = self.sessions.clone();
         if let Some(ticketer) = &self.ticketer {
             config.ticketer = ticketer.clone();

@@ -13,7 +13,7 @@ use crate::status::{Cond, ResourceStatus, conditions, to_value};
 ///
 /// Left out on purpose: `HTTPRouteDestinationPortMatching` (experimental), the experimental retry
 /// features, `GatewayAddressEmpty` (the translator cannot publish an address it did not bind),
-/// and every TLS/TCP/UDP/GRPC feature and frontend/backend TLS (not supported yet).
+/// UDPRoute, frontend client certificate validation and backend TLS (not supported yet).
 pub const SUPPORTED_FEATURES: &[&str] = &[
     "GRPCRoute",
     "GRPCRouteNamedRouteRule",
@@ -46,6 +46,10 @@ pub const SUPPORTED_FEATURES: &[&str] = &[
     "HTTPRouteResponseHeaderModification",
     "HTTPRouteSchemeRedirect",
     "ReferenceGrant",
+    "TCPRoute",
+    "TLSRoute",
+    "TLSRouteModeMixed",
+    "TLSRouteModeTerminate",
 ];
 
 /// Rauta's GatewayClasses: name → accepted.

@@ -7,6 +7,8 @@ use gateway_api::experimental::gateways::Gateway;
 use gateway_api::experimental::grpcroutes::GrpcRoute;
 use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
+use gateway_api::experimental::tcproutes::TcpRoute;
+use gateway_api::experimental::tlsroutes::TlsRoute;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -44,6 +46,8 @@ resource!(GatewayClass, "GatewayClass", false);
 resource!(Gateway, "Gateway", true);
 resource!(HttpRoute, "HTTPRoute", true);
 resource!(GrpcRoute, "GRPCRoute", true);
+resource!(TlsRoute, "TLSRoute", true);
+resource!(TcpRoute, "TCPRoute", true);
 resource!(ReferenceGrant, "ReferenceGrant", true);
 resource!(Namespace, "Namespace", false);
 resource!(Service, "Service", true);
@@ -112,6 +116,10 @@ pub(crate) struct Index<'a> {
     pub routes: Vec<Entry<'a, HttpRoute>>,
     /// GRPCRoutes, oldest first.
     pub grpc_routes: Vec<Entry<'a, GrpcRoute>>,
+    /// TLSRoutes, oldest first.
+    pub tls_routes: Vec<Entry<'a, TlsRoute>>,
+    /// TCPRoutes, oldest first.
+    pub tcp_routes: Vec<Entry<'a, TcpRoute>>,
     /// ReferenceGrants by namespace.
     pub grants: BTreeMap<&'a str, Vec<Entry<'a, ReferenceGrant>>>,
     /// Namespace labels by name.
@@ -137,6 +145,10 @@ impl<'a> Index<'a> {
         routes.sort_by_key(Entry::age_key);
         let mut grpc_routes: Vec<_> = unique(&inputs.grpc_routes, problems).into_values().collect();
         grpc_routes.sort_by_key(Entry::age_key);
+        let mut tls_routes: Vec<_> = unique(&inputs.tls_routes, problems).into_values().collect();
+        tls_routes.sort_by_key(Entry::age_key);
+        let mut tcp_routes: Vec<_> = unique(&inputs.tcp_routes, problems).into_values().collect();
+        tcp_routes.sort_by_key(Entry::age_key);
         let mut grants: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for ((ns, _), e) in unique(&inputs.reference_grants, problems) {
             grants.entry(ns).or_default().push(e);
@@ -159,6 +171,8 @@ impl<'a> Index<'a> {
             gateways,
             routes,
             grpc_routes,
+            tls_routes,
+            tcp_routes,
             grants,
             namespaces,
             services,

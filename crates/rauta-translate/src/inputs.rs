@@ -7,6 +7,8 @@ use gateway_api::experimental::gateways::Gateway;
 use gateway_api::experimental::grpcroutes::GrpcRoute;
 use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
+use gateway_api::experimental::tcproutes::TcpRoute;
+use gateway_api::experimental::tlsroutes::TlsRoute;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
@@ -57,6 +59,10 @@ pub struct Inputs {
     pub http_routes: Vec<Sourced<HttpRoute>>,
     /// GRPCRoutes.
     pub grpc_routes: Vec<Sourced<GrpcRoute>>,
+    /// TLSRoutes.
+    pub tls_routes: Vec<Sourced<TlsRoute>>,
+    /// TCPRoutes.
+    pub tcp_routes: Vec<Sourced<TcpRoute>>,
     /// ReferenceGrants.
     pub reference_grants: Vec<Sourced<ReferenceGrant>>,
     /// Namespaces (labels, for `allowedRoutes` selectors). A namespace used by a resource but not

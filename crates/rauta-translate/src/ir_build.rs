@@ -12,7 +12,7 @@ use rauta_ir::{
 };
 
 use crate::clusters::ClusterCatalog;
-use crate::gateway::GatewayState;
+use crate::gateway::{GatewayState, Protocol};
 use crate::index::Index;
 use crate::route::CompiledRoute;
 use crate::route::attach::Attachment;
@@ -30,7 +30,7 @@ pub(crate) fn build(
     for a in attachments {
         by_listener.entry((a.gateway, a.listener)).or_default().push(a);
     }
-    let mut binds: BTreeMap<SocketAddr, Vec<Listener>> = BTreeMap::new();
+    let mut binds: BTreeMap<SocketAddr, (BindProtocol, Vec<Listener>)> = BTreeMap::new();
     for (gi, gw) in gateways.iter().enumerate() {
         for (li, l) in gw.listeners.iter().enumerate() {
             let Some(port) = l.port.filter(|_| gw.programmed(li)) else {
@@ -52,23 +52,25 @@ pub(crate) fn build(
                     certificates: c.certificates.clone(),
                 }),
             };
+            // Conflict checks keep listeners of different protocols off one socket.
+            let protocol = match l.protocol {
+                Protocol::Https => BindProtocol::Https,
+                Protocol::Tls => BindProtocol::Tls,
+                Protocol::Tcp => BindProtocol::Tcp,
+                _ => BindProtocol::Http,
+            };
             for ip in gw.bind_ips() {
                 binds
                     .entry(SocketAddr::new(ip, port))
-                    .or_default()
+                    .or_insert_with(|| (protocol, Vec::new()))
+                    .1
                     .push(listener.clone());
             }
         }
     }
     let binds: Vec<Bind> = binds
         .into_iter()
-        .map(|(address, mut listeners)| {
-            // Conflict checks keep HTTP and HTTPS listeners off one socket.
-            let protocol = if listeners.iter().any(|l| l.tls.is_some()) {
-                BindProtocol::Https
-            } else {
-                BindProtocol::Http
-            };
+        .map(|(address, (protocol, mut listeners))| {
             listeners.sort_by(|a, b| {
                 a.hostname
                     .specificity_cmp(&b.hostname)

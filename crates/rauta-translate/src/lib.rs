@@ -79,6 +79,18 @@ pub fn translate(inputs: &Inputs) -> Translation {
             .iter()
             .map(|r| route::grpc::compile(*r, &index, &mut catalog)),
     );
+    routes.extend(
+        index
+            .tls_routes
+            .iter()
+            .map(|r| route::stream::compile_tls(*r, &index, &mut catalog)),
+    );
+    routes.extend(
+        index
+            .tcp_routes
+            .iter()
+            .map(|r| route::stream::compile_tcp(*r, &index, &mut catalog)),
+    );
     // Oldest first across kinds: route ties go to the oldest route.
     routes.sort_by_key(|r| r.meta.age);
     let mut route_statuses = Vec::new();

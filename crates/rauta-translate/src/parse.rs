@@ -91,6 +91,8 @@ enum Kind {
     Gateway,
     HttpRoute,
     GrpcRoute,
+    TlsRoute,
+    TcpRoute,
     ReferenceGrant,
     Namespace,
     Service,
@@ -109,6 +111,8 @@ impl Kind {
             "Gateway" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::Gateway),
             "HTTPRoute" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::HttpRoute),
             "GRPCRoute" if gateway => matches!(version, "v1" | "v1alpha2").then_some(Self::GrpcRoute),
+            "TLSRoute" if gateway => matches!(version, "v1" | "v1alpha3" | "v1alpha2").then_some(Self::TlsRoute),
+            "TCPRoute" if gateway => (version == "v1alpha2").then_some(Self::TcpRoute),
             "ReferenceGrant" if gateway => {
                 matches!(version, "v1" | "v1beta1" | "v1alpha2").then_some(Self::ReferenceGrant)
             }
@@ -150,6 +154,8 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
         gateways,
         http_routes,
         grpc_routes,
+        tls_routes,
+        tcp_routes,
         reference_grants,
         namespaces,
         services,
@@ -160,6 +166,8 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
     inputs.gateways.extend(gateways);
     inputs.http_routes.extend(http_routes);
     inputs.grpc_routes.extend(grpc_routes);
+    inputs.tls_routes.extend(tls_routes);
+    inputs.tcp_routes.extend(tcp_routes);
     inputs.reference_grants.extend(reference_grants);
     inputs.namespaces.extend(namespaces);
     inputs.services.extend(services);
@@ -255,6 +263,8 @@ fn add(
         Kind::Gateway => decode(value, &mut unknown).map(|r| staged.gateways.push(Sourced::new(source, r))),
         Kind::HttpRoute => decode(value, &mut unknown).map(|r| staged.http_routes.push(Sourced::new(source, r))),
         Kind::GrpcRoute => decode(value, &mut unknown).map(|r| staged.grpc_routes.push(Sourced::new(source, r))),
+        Kind::TlsRoute => decode(value, &mut unknown).map(|r| staged.tls_routes.push(Sourced::new(source, r))),
+        Kind::TcpRoute => decode(value, &mut unknown).map(|r| staged.tcp_routes.push(Sourced::new(source, r))),
         Kind::ReferenceGrant => {
             decode(value, &mut unknown).map(|r| staged.reference_grants.push(Sourced::new(source, r)))
         }

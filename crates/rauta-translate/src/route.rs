@@ -7,6 +7,7 @@ mod filters;
 pub(crate) mod grpc;
 mod matches;
 mod rules;
+pub(crate) mod stream;
 
 use std::sync::Arc;
 

@@ -8,9 +8,10 @@ use super::listeners::{ListenerState, Protocol};
 use crate::problem::{Problem, Subject};
 
 /// Marks every listener of one Gateway that is not distinct from another as `Conflicted`: on one
-/// port, protocols that cannot share it (HTTP vs HTTPS/TLS vs TCP; UDP is its own transport) are
-/// a `ProtocolConflict` for all of them; HTTP (or HTTPS/TLS) listeners with the same hostname are
-/// a `HostnameConflict` for all of them; two TCP (or UDP) listeners on a port conflict too. No
+/// port, protocols that cannot share it (HTTP, HTTPS, TLS and TCP each need the port to
+/// themselves; UDP is its own transport) are a `ProtocolConflict` for all of them; HTTP (or HTTPS,
+/// or TLS: Terminate and Passthrough may mix) listeners with the same hostname are a
+/// `HostnameConflict` for all of them; two TCP (or UDP) listeners on a port conflict too. No
 /// winner is picked. Listeners with an unknown protocol or an invalid port or hostname are
 /// already rejected and take no part.
 pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<'_>, problems: &mut Vec<Problem>) {
@@ -31,7 +32,8 @@ pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<
         }
         let class = |i: usize| match listeners[i].protocol {
             Protocol::Http => "HTTP",
-            Protocol::Https | Protocol::Tls => "HTTPS/TLS",
+            Protocol::Https => "HTTPS",
+            Protocol::Tls => "TLS",
             Protocol::Tcp => "TCP",
             _ => "UDP",
         };
@@ -96,7 +98,12 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
             let taken = sockets
                 .iter()
                 .find_map(|s| claims.get(&(*s, host.clone())).map(|by| (*s, by.clone())));
-            let scheme = if l.protocol == Protocol::Https { "HTTPS" } else { "HTTP" };
+            let scheme = match l.protocol {
+                Protocol::Https => "HTTPS",
+                Protocol::Tls => "TLS",
+                Protocol::Tcp => "TCP",
+                _ => "HTTP",
+            };
             let other_protocol = sockets.iter().find_map(|s| {
                 schemes
                     .get(s)

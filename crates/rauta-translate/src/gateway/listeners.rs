@@ -57,14 +57,18 @@ pub(crate) struct ListenerState {
     pub conflict: Option<Reason>,
     /// Indices (into the route list) of the routes attached to this listener.
     pub attached: BTreeSet<usize>,
-    /// What `tls.certificateRefs` resolved to (HTTPS listeners only).
+    /// What `tls.certificateRefs` resolved to (listeners that terminate TLS only).
     pub certificates: Option<Resolved>,
+    /// A TLS listener in Passthrough mode.
+    pub passthrough: bool,
 }
 
 impl ListenerState {
     /// Reads one listener; problems name `field` (`spec.listeners[i]`).
     pub fn from_spec(spec: &GatewayListeners, field: &str, subject: &Subject<'_>, problems: &mut Vec<Problem>) -> Self {
         let protocol = Protocol::parse(&spec.protocol);
+        let passthrough = protocol == Protocol::Tls
+            && spec.tls.as_ref().and_then(|t| t.mode.as_ref()) == Some(&GatewayListenersTlsMode::Passthrough);
         let mut rejection = None;
         let mut reject = |reason: &'static str, at: String, message: String, problems: &mut Vec<Problem>| {
             problems.push(subject.error(at, format!("{reason}: {message}")));
@@ -72,16 +76,17 @@ impl ListenerState {
         };
         match &protocol {
             Protocol::Http => {}
-            Protocol::Https => {
-                if let Some((at, message)) = https_tls_problem(spec, field) {
+            Protocol::Https | Protocol::Tls => {
+                if let Some((at, message)) = tls_problem(spec, &protocol, field) {
                     reject("UnsupportedValue", at, message, problems);
                 }
             }
-            Protocol::Tls | Protocol::Tcp | Protocol::Udp => reject(
+            Protocol::Tcp => {}
+            Protocol::Udp => reject(
                 "UnsupportedProtocol",
                 format!("{field}.protocol"),
                 format!(
-                    "protocol {} is not supported yet (only HTTP and HTTPS are)",
+                    "protocol {} is not supported yet (HTTP, HTTPS, TLS and TCP are)",
                     spec.protocol
                 ),
                 problems,
@@ -89,7 +94,7 @@ impl ListenerState {
             Protocol::Other(p) => reject(
                 "UnsupportedProtocol",
                 format!("{field}.protocol"),
-                format!("protocol {p:?} is not supported (only HTTP and HTTPS are)"),
+                format!("protocol {p:?} is not supported (HTTP, HTTPS, TLS and TCP are)"),
                 problems,
             ),
         }
@@ -140,6 +145,7 @@ impl ListenerState {
             conflict: None,
             attached: BTreeSet::new(),
             certificates: None,
+            passthrough,
         }
     }
 
@@ -153,7 +159,7 @@ impl ListenerState {
         subject: &Subject<'_>,
         problems: &mut Vec<Problem>,
     ) {
-        if self.protocol != Protocol::Https || self.rejection.is_some() {
+        if !self.terminates_tls() || self.rejection.is_some() {
             return;
         }
         let refs = spec
@@ -176,9 +182,19 @@ impl ListenerState {
         self.certificates = Some(resolved);
     }
 
-    /// Whether the listener has what its protocol needs to serve: a usable certificate for HTTPS.
+    /// Whether the listener has what its protocol needs to serve: a usable certificate when it
+    /// terminates TLS.
     fn has_certificates(&self) -> bool {
-        self.protocol != Protocol::Https || self.certificates.as_ref().is_some_and(|c| !c.certificates.is_empty())
+        !self.terminates_tls() || self.certificates.as_ref().is_some_and(|c| !c.certificates.is_empty())
+    }
+
+    /// HTTPS listeners, and TLS listeners in Terminate mode.
+    pub fn terminates_tls(&self) -> bool {
+        match self.protocol {
+            Protocol::Https => true,
+            Protocol::Tls => !self.passthrough,
+            _ => false,
+        }
     }
 
     /// `Accepted`: neither rejected nor conflicted.
@@ -197,11 +213,14 @@ impl ListenerState {
     }
 }
 
-/// The kinds a listener supports for its protocol (HTTPRoute and GRPCRoute on HTTP and HTTPS) and the
+/// The kinds a listener supports for its protocol (HTTPRoute and GRPCRoute on HTTP and HTTPS,
+/// TLSRoute on TLS, TCPRoute on TCP) and the
 /// requested kinds it cannot support. An unsupported protocol supports no kind.
 fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static str>, Vec<String>) {
     let valid_for_protocol: &[&'static str] = match protocol {
         Protocol::Http | Protocol::Https => &["HTTPRoute", "GRPCRoute"],
+        Protocol::Tls => &["TLSRoute"],
+        Protocol::Tcp => &["TCPRoute"],
         _ => &[],
     };
     let requested = spec
@@ -222,7 +241,13 @@ fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static st
         {
             Some(v) if !kinds.contains(v) => kinds.push(*v),
             Some(_) => {}
-            None if matches!(protocol, Protocol::Http | Protocol::Https) => invalid.push(format!("{group}/{}", k.kind)),
+            None if matches!(
+                protocol,
+                Protocol::Http | Protocol::Https | Protocol::Tls | Protocol::Tcp
+            ) =>
+            {
+                invalid.push(format!("{group}/{}", k.kind))
+            }
             // An unsupported protocol is already rejected; its kinds are not judged.
             None => {}
         }
@@ -230,21 +255,25 @@ fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static st
     (kinds, invalid)
 }
 
-/// What the CRD would reject in the `tls` block of an HTTPS listener: a missing block, a mode
-/// other than Terminate, or no certificateRefs. Returns the field and the message.
-fn https_tls_problem(spec: &GatewayListeners, field: &str) -> Option<(String, String)> {
+/// What the CRD would reject in the `tls` block of an HTTPS or TLS listener: a missing block,
+/// Passthrough on HTTPS, or Terminate without certificateRefs. Returns the field and the message.
+fn tls_problem(spec: &GatewayListeners, protocol: &Protocol, field: &str) -> Option<(String, String)> {
     let Some(tls) = spec.tls.as_ref() else {
         return Some((
             format!("{field}.tls"),
-            "an HTTPS listener needs tls.certificateRefs".to_owned(),
+            format!("a {} listener needs tls", spec.protocol),
         ));
     };
-    if tls.mode == Some(GatewayListenersTlsMode::Passthrough) {
+    let passthrough = tls.mode == Some(GatewayListenersTlsMode::Passthrough);
+    if passthrough && *protocol == Protocol::Https {
         let message = "tls.mode Passthrough is not valid on an HTTPS listener (use protocol TLS)".to_owned();
         return Some((format!("{field}.tls.mode"), message));
     }
-    if tls.certificate_refs.as_ref().is_none_or(Vec::is_empty) {
-        let message = "an HTTPS listener needs at least one certificateRef".to_owned();
+    if !passthrough && tls.certificate_refs.as_ref().is_none_or(Vec::is_empty) {
+        let message = format!(
+            "a {} listener that terminates TLS needs at least one certificateRef",
+            spec.protocol
+        );
         return Some((format!("{field}.tls.certificateRefs"), message));
     }
     None
