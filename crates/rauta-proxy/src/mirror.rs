@@ -72,7 +72,7 @@ pub(crate) fn start(
         let outcome = tokio::time::timeout(MIRROR_DEADLINE, async {
             let response = exchange.await?;
             discard(response.into_body()).await;
-            Ok::<_, hyper_util::client::legacy::Error>(())
+            Ok::<_, upstream::UpstreamError>(())
         })
         .await;
         if let Ok(Err(e)) = outcome {

@@ -11,7 +11,7 @@ use rauta_ir::{ClusterKey, Snapshot, UpstreamProtocol};
 use super::Runtime;
 use crate::config::Limits;
 use crate::errors::ProxyError;
-use crate::upstream::{H2Client, h2_client};
+use crate::upstream::{H2Client, Http1Pool, h2_client};
 
 /// A cluster of the snapshot, ready to pick endpoints from.
 pub(crate) struct RuntimeCluster {
@@ -28,6 +28,8 @@ pub(crate) struct Endpoint {
     pub(crate) authority: Authority,
     /// Pooled HTTP/2 connections to this endpoint (H2c clusters only).
     pub(crate) h2: Option<H2Client>,
+    /// Pooled HTTP/1.1 connections to this endpoint (also used by upgrades on H2c clusters).
+    pub(crate) http1: Arc<Http1Pool>,
 }
 
 impl RuntimeCluster {
@@ -47,35 +49,51 @@ impl RuntimeCluster {
             protocol,
             endpoints: endpoints
                 .iter()
-                .map(|a| endpoint(*a, protocol, None, &Limits::default()))
+                .map(|a| endpoint(*a, protocol, None, None, &Limits::default()))
                 .collect(),
             cursor: AtomicUsize::new(0),
         }
     }
 }
 
-fn endpoint(address: SocketAddr, protocol: UpstreamProtocol, reuse: Option<&H2Client>, limits: &Limits) -> Endpoint {
+fn endpoint(
+    address: SocketAddr,
+    protocol: UpstreamProtocol,
+    reuse: Option<&H2Client>,
+    http1: Option<&Arc<Http1Pool>>,
+    limits: &Limits,
+) -> Endpoint {
     let authority =
         Authority::try_from(address.to_string().as_str()).unwrap_or_else(|_| Authority::from_static("invalid.invalid"));
     let h2 = match protocol {
         UpstreamProtocol::H2c => Some(reuse.cloned().unwrap_or_else(|| h2_client(address, limits))),
         UpstreamProtocol::Http1 | UpstreamProtocol::WebSocket => None,
     };
-    Endpoint { address, authority, h2 }
+    let http1 = http1
+        .cloned()
+        .unwrap_or_else(|| Arc::new(Http1Pool::new(address, limits)));
+    Endpoint {
+        address,
+        authority,
+        h2,
+        http1,
+    }
 }
 
-/// Compiles every cluster of `snapshot`, keeping `previous`'s HTTP/2 clients for known endpoints.
+/// Compiles every cluster of `snapshot`, keeping `previous`'s connection pools for known endpoints.
 pub(super) fn compile_all(
     snapshot: &Snapshot,
     previous: &Runtime,
     limits: &Limits,
 ) -> HashMap<ClusterKey, Arc<RuntimeCluster>> {
     let mut h2_clients: HashMap<SocketAddr, &H2Client> = HashMap::new();
+    let mut http1_pools: HashMap<SocketAddr, Arc<Http1Pool>> = HashMap::new();
     for cluster in previous.clusters.values() {
         for e in &cluster.endpoints {
             if let Some(client) = &e.h2 {
                 h2_clients.insert(e.address, client);
             }
+            http1_pools.insert(e.address, e.http1.clone());
         }
     }
     snapshot
@@ -85,7 +103,13 @@ pub(super) fn compile_all(
             let endpoints = c
                 .endpoints
                 .iter()
-                .map(|a| endpoint(*a, c.protocol, h2_clients.get(a).copied(), limits))
+                .map(|a| {
+                    // One pool per address, shared by every cluster that names it.
+                    let pool = http1_pools
+                        .entry(*a)
+                        .or_insert_with(|| Arc::new(Http1Pool::new(*a, limits)));
+                    endpoint(*a, c.protocol, h2_clients.get(a).copied(), Some(pool), limits)
+                })
                 .collect::<Vec<_>>();
             // Start each cluster at a random endpoint so restarts and swaps do not all hit the first.
             let start = if endpoints.is_empty() {
