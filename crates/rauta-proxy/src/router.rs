@@ -8,6 +8,10 @@ use rauta_route::RequestParts;
 
 use crate::runtime::{RuntimeBind, RuntimeEntry, RuntimeListener};
 
+mod index;
+
+pub(crate) use index::RouteIndex;
+
 /// The host a request names, as sent (port included): the URI authority when the request has one
 /// (HTTP/2 `:authority`, HTTP/1 absolute-form, which RFC 9112 says overrides Host), else `Host`.
 pub(crate) fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<HeaderValue> {
@@ -49,7 +53,8 @@ pub(crate) fn select_entry<'r>(
     request: &RequestParts<'_>,
 ) -> Option<&'r RuntimeEntry> {
     let vhost = listener.virtual_hosts.iter().find(|vh| vh.hostname.matches(host))?;
-    vhost.routes.iter().find(|e| e.route_match.matches(request))
+    let position = vhost.index.first_match(&vhost.routes, |e| &e.route_match, request)?;
+    vhost.routes.get(position)
 }
 
 #[cfg(test)]
@@ -111,6 +116,7 @@ mod tests {
                 .into_iter()
                 .map(|(h, routes)| RuntimeVirtualHost {
                     hostname: host(h),
+                    index: RouteIndex::build(routes.iter().map(|e| &e.route_match)),
                     routes,
                 })
                 .collect(),

@@ -19,6 +19,7 @@ use crate::config::Limits;
 use crate::errors::ProxyError;
 use crate::filters::RuntimeFilter;
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::router::RouteIndex;
 use crate::tls::TlsContext;
 pub(crate) use cluster::{Endpoint, RuntimeCluster};
 
@@ -58,6 +59,8 @@ pub(crate) struct RuntimeListener {
 pub(crate) struct RuntimeVirtualHost {
     pub(crate) hostname: HostnameMatch,
     pub(crate) routes: Vec<RuntimeEntry>,
+    /// Finds the first matching entry of `routes` without testing them all.
+    pub(crate) index: RouteIndex,
 }
 
 /// One match entry leading to a rule.
@@ -135,6 +138,7 @@ impl Runtime {
                             .iter()
                             .map(|vh| RuntimeVirtualHost {
                                 hostname: vh.hostname.clone(),
+                                index: RouteIndex::build(vh.routes.iter().map(|e| &e.route_match)),
                                 routes: vh
                                     .routes
                                     .iter()
