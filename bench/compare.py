@@ -78,17 +78,22 @@ def tree(root):
     return pids
 
 
-def cpu_seconds(root):
-    """utime+stime of the process tree (all threads, including exited ones)."""
-    total = 0
+def cpu_times(root):
+    """(utime, stime) in seconds of the process tree (all threads, including exited ones)."""
+    user = system = 0
     for p in tree(root):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            user += int(fields[11])
+            system += int(fields[12])
         except (OSError, IndexError, ValueError):
             pass
-    return total / TICK
+    return user / TICK, system / TICK
+
+
+def cpu_seconds(root):
+    return sum(cpu_times(root))
 
 
 def memory_kib(root, field):
@@ -479,11 +484,12 @@ def parse_h2load(out):
 
 def measure(proxy_pid, load_argv, parse, duration):
     """Runs `load_argv` on the load CPU and charges the proxy tree's CPU over that window."""
-    before = cpu_seconds(proxy_pid) if proxy_pid else 0.0
+    user0, sys0 = cpu_times(proxy_pid) if proxy_pid else (0.0, 0.0)
     t0 = time.monotonic()
     p = run(load_argv, timeout=duration + 60)
     wall = time.monotonic() - t0
-    after = cpu_seconds(proxy_pid) if proxy_pid else 0.0
+    user1, sys1 = cpu_times(proxy_pid) if proxy_pid else (0.0, 0.0)
+    before, after = user0 + sys0, user1 + sys1
     r = parse(p.stdout + p.stderr)
     r["wall_s"] = round(wall, 3)
     r["cpu_s"] = round(after - before, 3)
@@ -491,6 +497,10 @@ def measure(proxy_pid, load_argv, parse, duration):
     r["rps"] = round(n / duration, 1)
     if proxy_pid and n:
         r["cpu_us_per_req"] = round((after - before) * 1e6 / n, 2)
+        # User space is the proxy's own code; system time is mostly the TCP stack's work per send
+        # and receive, which any proxy making the same system calls pays.
+        r["user_us_per_req"] = round((user1 - user0) * 1e6 / n, 2)
+        r["sys_us_per_req"] = round((sys1 - sys0) * 1e6 / n, 2)
         r["cpu_util"] = round((after - before) / wall, 3)
     if proxy_pid:
         r["rss_kib"] = memory_kib(proxy_pid, "VmRSS")
@@ -847,8 +857,8 @@ def report(results, args, out):
     for r in thr:
         if r["scenario"] not in scen_order:
             scen_order.append(r["scenario"])
-    w("| scenario | target | CPU µs/req | ratio Rauta/target | req/s | p50 / p99 µs (closed loop) | errors | peak RSS MiB |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| scenario | target | CPU µs/req | user / sys µs | ratio Rauta/target | req/s | p50 / p99 µs (closed loop) | errors | peak RSS MiB |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for s in scen_order:
         rows = [r for r in thr if r["scenario"] == s]
         targets = []
@@ -858,7 +868,7 @@ def report(results, args, out):
         for t in targets:
             rs = [r for r in rows if r["target"] == t]
             if all(r.get("unsupported") for r in rs):
-                w(f"| {s} | {t} | not supported yet | | | | | |")
+                w(f"| {s} | {t} | not supported yet | | | | | | |")
                 continue
             key = "backend_cpu_us_per_req" if t == "direct" else "cpu_us_per_req"
             cpu = [r.get(key) for r in rs]
@@ -876,7 +886,10 @@ def report(results, args, out):
             p99 = med([r.get("p99_us") for r in rs])
             errs = sum((r.get("errors") or 0) + (r.get("non2xx") or 0) for r in rs)
             hwm = med([r.get("hwm_kib") for r in rs])
-            w(f"| {s} | {t} | {cpu_txt} | {ratio} | {fmt(med(rps))} ({spread(rps)}) | {fmt(p50)} / {fmt(p99)} | "
+            us = f"{fmt(med([r.get('user_us_per_req') for r in rs]))} / {fmt(med([r.get('sys_us_per_req') for r in rs]))}"
+            if t == "direct":
+                us = ""
+            w(f"| {s} | {t} | {cpu_txt} | {us} | {ratio} | {fmt(med(rps))} ({spread(rps)}) | {fmt(p50)} / {fmt(p99)} | "
               f"{errs} | {fmt(hwm / 1024 if hwm else None)} |")
     lat = [r for r in results if r.get("phase") == "latency"]
     if lat:
@@ -928,10 +941,62 @@ def report(results, args, out):
         w(f"\n### Route churn under load\n\n{r['operations']} route operations (add, change, remove; one per 50 ms) "
           f"during {r['duration_s']} s of {fmt(r['rate'])} req/s open-loop load on 20 stable and changing routes: "
           f"**{r['non2xx']} non-2xx, {r['errors']} errors** of {r['sent']} requests; p99 {r['p99_us']} µs.")
+    lines.extend(verdicts(results))
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(text)
     return text
+
+
+def verdicts(results):
+    """Issue #5's targets, each checked on this run's figures (ratios within rounds)."""
+    out = ["\n### Targets\n", "| target | measured | holds |", "|---|---|---|"]
+
+    def row(name, value, ok, fmt_value=lambda v: f"{v:.3g}"):
+        shown = "not measured" if value is None else fmt_value(value)
+        out.append(f"| {name} | {shown} | {'–' if value is None else ('yes' if ok else '**no**')} |")
+
+    thr = [r for r in results if r.get("phase") in ("throughput", "routes")]
+
+    def cpu_ratio(scen, a, b):
+        m, _ = ratio_by_round(thr, scen, a, b, "cpu_us_per_req")
+        return m
+
+    r = cpu_ratio("h1-small", "rauta", "nginx")
+    row("HTTP/1.1 CPU/req ≤ 0.8× nginx", r, r is not None and r <= 0.8, lambda v: f"{v:.2f}×")
+    r = cpu_ratio("h1-small", "rauta", "haproxy")
+    row("HTTP/1.1 CPU/req ≤ 1.0× HAProxy", r, r is not None and r <= 1.0, lambda v: f"{v:.2f}×")
+    r = cpu_ratio("https-keepalive", "rauta", "nginx")
+    row("HTTPS keep-alive CPU/req ≤ 0.8× nginx", r, r is not None and r <= 0.8, lambda v: f"{v:.2f}×")
+    r = cpu_ratio("https-new-conn", "rauta", "nginx")
+    row("HTTPS new connection per request CPU/req ≤ 1.0× nginx", r, r is not None and r <= 1.0, lambda v: f"{v:.2f}×")
+    for scen in ("h2-tls", "h2c"):
+        for peer in ("nginx", "haproxy"):
+            # Throughput per core is requests per CPU-second: the inverse of CPU per request.
+            r = cpu_ratio(scen, peer, "rauta")
+            row(f"{scen} requests per CPU-second ≥ {peer}'s", r, r is not None and r >= 1.0, lambda v: f"{v:.2f}×")
+    lat = [x for x in results if x.get("phase") == "latency"]
+    m, _ = ratio_by_round(lat, "h1-open-loop", "rauta", "nginx", "p99_us")
+    row("p99 at 50% of nginx's saturation ≤ nginx's p99", m, m is not None and m <= 1.0, lambda v: f"{v:.2f}×")
+    m, _ = ratio_by_round(thr, "h1-small-last-route", "rauta-5k", "rauta", "cpu_us_per_req")
+    row("5,000 routes CPU/req ≤ 1.03× 1 route", m, m is not None and m <= 1.03, lambda v: f"{v:.3f}×")
+    mem = [x for x in results if x.get("phase") == "memory"]
+    one = med([x["idle_rss_kib"] for x in mem if x["target"] == "rauta"])
+    many = med([x["idle_rss_kib"] for x in mem if x["target"] == "rauta-5k"])
+    per_route = (many - one) / (ROUTES_MANY - 1) if one and many else None
+    row("memory ≤ 10 KiB per route", per_route, per_route is not None and per_route <= 10, lambda v: f"{v:.1f} KiB")
+    prop = [x for x in results if x.get("phase") == "propagation"]
+    for n in sorted({x["routes"] for x in prop}):
+        p50 = med([x["ms"] for x in prop if x["routes"] == n])
+        row(f"route propagation p50 ≤ 30 ms at {n} routes", p50, p50 is not None and p50 <= 30, lambda v: f"{v:.1f} ms")
+    row("idle RSS ≤ 10 MB", one, one is not None and one * 1024 <= 10e6, lambda v: f"{v * 1024 / 1e6:.1f} MB")
+    per_conn = med([x.get("kib_per_conn") for x in mem if x["target"] == "rauta"])
+    row("≤ 16 KiB RSS per idle keep-alive connection", per_conn, per_conn is not None and per_conn <= 16,
+        lambda v: f"{v:.1f} KiB")
+    churn = [x for x in results if x.get("phase") == "churn"]
+    bad = sum(x["non2xx"] + x["errors"] for x in churn) if churn else None
+    row("zero non-2xx during route churn under load", bad, bad == 0, lambda v: f"{v} non-2xx/errors")
+    return out
 
 
 def machine():
@@ -983,6 +1048,11 @@ def main():
         log(f"descriptor limit {fd_limit()}: holding {args.idle_connections} idle connections")
     b = Bench(args)
     log(f"results in {b.out}")
+
+    def terminate(signum, frame):
+        raise SystemExit(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
     with open(os.path.join(b.out, "machine.json"), "w") as f:
         json.dump(dict(machine(), args=vars(args)), f, indent=1)
     try:
