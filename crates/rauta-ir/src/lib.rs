@@ -28,7 +28,7 @@ pub use listener::{
     Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, Timeouts, VirtualHost,
 };
 pub use rauta_route as route;
-pub use tls::{Certificate, ListenerTls, PemBytes};
+pub use tls::{Certificate, ClientValidation, ListenerTls, PemBytes};
 
 /// Everything the data plane serves, as one consistent, immutable view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -11,6 +11,19 @@ pub struct ListenerTls {
     /// Certificates in `certificateRefs` order; the first one whose key suits the client's
     /// signature algorithms is presented.
     pub certificates: Vec<Certificate>,
+    /// Client certificate validation (the Gateway's `tls.frontend` for the listener's port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_validation: Option<ClientValidation>,
+}
+
+/// How client certificates are checked during the handshake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientValidation {
+    /// The trusted CA certificates, PEM, one entry per usable reference.
+    pub ca_certificates: Vec<PemBytes>,
+    /// `AllowInsecureFallback`: a certificate is asked for, but connections without a valid one
+    /// are accepted too. Otherwise (`AllowValidOnly`) the handshake fails without one.
+    pub insecure_fallback: bool,
 }
 
 /// One certificate chain and its private key, PEM-encoded, as read from a Secret.

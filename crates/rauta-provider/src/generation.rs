@@ -43,6 +43,7 @@ object!(
     k8s_openapi::api::core::v1::Namespace,
     k8s_openapi::api::core::v1::Service,
     k8s_openapi::api::core::v1::Secret,
+    k8s_openapi::api::core::v1::ConfigMap,
     k8s_openapi::api::discovery::v1::EndpointSlice
 );
 
@@ -60,6 +61,7 @@ impl GenerationTracker {
         self.kind("Service", &mut inputs.services);
         self.kind("EndpointSlice", &mut inputs.endpoint_slices);
         self.kind("Secret", &mut inputs.secrets);
+        self.kind("ConfigMap", &mut inputs.config_maps);
     }
 
     fn kind<T: Object>(&mut self, kind: &'static str, items: &mut [Sourced<T>]) {

@@ -7,19 +7,27 @@
 //! a client without SNI, or with a name no listener serves, gets the default certificate: the
 //! catch-all listener's, else the least specific listener's. Among a listener's certificates the
 //! first whose key suits the client's signature algorithms wins (say, ECDSA before RSA).
+//!
+//! Client certificate validation (the Gateway's `tls.frontend`) is part of the same
+//! configuration: `AllowValidOnly` fails the handshake without a certificate the CAs vouch for,
+//! `AllowInsecureFallback` asks for one and lets every client in.
 
 use std::fmt;
 use std::sync::Arc;
 
 use rauta_ir::{Bind, BindProtocol, Certificate, Listener};
 use rauta_route::HostnameMatch;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{
     ClientHello, ProducesTickets, ResolvesServerCert, ServerSessionMemoryCache, StoresServerSessions,
 };
 use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 use rustls::{ServerConfig, version};
 
 /// Sessions remembered for stateful resumption (TLS 1.2 session IDs), over all binds.
@@ -68,7 +76,11 @@ impl TlsContext {
             .with_protocol_versions(&[&version::TLS13, &version::TLS12])
             .map_err(|e| tracing::error!(error = %e, bind = %bind.address, "TLS versions rejected"))
             .ok()?;
-        let mut config = builder.with_no_client_auth().with_cert_resolver(Arc::new(resolver));
+        let builder = match client_verifier(bind, &self.provider) {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(resolver));
         if https {
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         }
@@ -77,6 +89,95 @@ impl TlsContext {
             config.ticketer = ticketer.clone();
         }
         Some(Arc::new(config))
+    }
+}
+
+/// The client certificate verifier of a bind: the validation of its first (most specific)
+/// listener that has one, since a handshake asks for a client certificate before any request
+/// names a host. `AllowValidOnly` fails the handshake without a certificate the CAs vouch for;
+/// `AllowInsecureFallback` asks for one and lets every client in.
+fn client_verifier(bind: &Bind, provider: &Arc<CryptoProvider>) -> Option<Arc<dyn ClientCertVerifier>> {
+    let validation = bind
+        .listeners
+        .iter()
+        .find_map(|l| l.tls.as_ref()?.client_validation.as_ref())?;
+    let mut roots = RootCertStore::empty();
+    for pem in &validation.ca_certificates {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {
+            if let Err(e) = roots.add(cert) {
+                tracing::warn!(error = %e, bind = %bind.address, "client CA certificate skipped");
+            }
+        }
+    }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let builder = if validation.insecure_fallback {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    match builder.build() {
+        Ok(verifier) if validation.insecure_fallback => Some(Arc::new(InsecureFallback(verifier))),
+        Ok(verifier) => Some(verifier),
+        Err(e) => {
+            // Never fall back to no validation: a verifier with no roots refuses every client.
+            tracing::error!(error = %e, bind = %bind.address, "client certificate validation cannot be built; refusing clients");
+            let no_roots =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(RootCertStore::empty()), provider.clone());
+            no_roots.build().ok()
+        }
+    }
+}
+
+/// `AllowInsecureFallback`: a certificate is asked for and checked (the result is logged), but
+/// clients without a valid one are let in.
+#[derive(Debug)]
+struct InsecureFallback(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for InsecureFallback {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.0.verify_client_cert(end_entity, intermediates, now).or_else(|e| {
+            tracing::debug!(error = %e, "invalid client certificate accepted (AllowInsecureFallback)");
+            Ok(ClientCertVerified::assertion())
+        })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 

@@ -3,6 +3,7 @@
 mod addresses;
 mod certificates;
 mod conflicts;
+mod frontend;
 mod listeners;
 mod status;
 
@@ -37,6 +38,8 @@ pub(crate) struct GatewayState<'a> {
     pub addresses: Vec<IpAddr>,
     /// Listeners in spec order.
     pub listeners: Vec<ListenerState>,
+    /// Some client certificate validation is `AllowInsecureFallback`.
+    pub insecure_frontend: bool,
 }
 
 impl GatewayState<'_> {
@@ -122,7 +125,7 @@ pub(crate) fn evaluate<'a>(
             };
             problems.push(subject.error(field, format!("{}: {}", r.reason, r.message)));
         }
-        let frontend_validation = spec.tls.as_ref().is_some_and(|t| t.frontend.is_some());
+        let frontend = frontend::Frontend::read(spec.tls.as_ref());
         if spec.tls.as_ref().is_some_and(|t| t.backend.is_some()) {
             problems.push(subject.warning(
                 "spec.tls.backend",
@@ -137,13 +140,13 @@ pub(crate) fn evaluate<'a>(
         for (i, l) in spec.listeners.iter().enumerate() {
             let field = format!("spec.listeners[{i}]");
             let mut state = ListenerState::from_spec(l, &field, &subject, problems);
-            if frontend_validation && state.protocol == Protocol::Https && state.rejection.is_none() {
-                // Serving without the client validation asked for would be worse than not serving.
-                let message = "client certificate validation (spec.tls.frontend) is not supported yet";
-                problems.push(subject.error("spec.tls.frontend", format!("UnsupportedValue: {message} ({field})")));
-                state.rejection = Some(("UnsupportedValue", message.to_owned()));
-            }
             state.resolve_certificates(l, index, entry.namespace, &field, &subject, problems);
+            if state.protocol == Protocol::Https
+                && state.rejection.is_none()
+                && let Some(validation) = state.port.and_then(|p| frontend.for_port(p))
+            {
+                state.resolve_client_validation(index, entry.namespace, validation, &field, &subject, problems);
+            }
             if !names.insert(l.name.as_str()) {
                 let message = format!("listener name {:?} is used twice", l.name);
                 problems.push(subject.error(format!("{field}.name"), format!("UnsupportedValue: {message}")));
@@ -157,6 +160,7 @@ pub(crate) fn evaluate<'a>(
             rejection,
             addresses,
             listeners,
+            insecure_frontend: frontend.insecure(),
         });
     }
     out

@@ -13,11 +13,13 @@ use crate::status::{Cond, ResourceStatus, conditions, to_value};
 ///
 /// Left out on purpose: `HTTPRouteDestinationPortMatching` (experimental), the experimental retry
 /// features, `GatewayAddressEmpty` (the translator cannot publish an address it did not bind),
-/// UDPRoute, frontend client certificate validation and backend TLS (not supported yet).
+/// UDPRoute and backend TLS (not supported yet).
 pub const SUPPORTED_FEATURES: &[&str] = &[
     "GRPCRoute",
     "GRPCRouteNamedRouteRule",
     "Gateway",
+    "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
     "GatewayHTTPListenerIsolation",
     "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GatewayPort8080",

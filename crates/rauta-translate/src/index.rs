@@ -9,7 +9,7 @@ use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
@@ -53,6 +53,7 @@ resource!(Namespace, "Namespace", false);
 resource!(Service, "Service", true);
 resource!(EndpointSlice, "EndpointSlice", true);
 resource!(Secret, "Secret", true);
+resource!(ConfigMap, "ConfigMap", true);
 
 /// A resource with its identity resolved (namespace defaulted, name present).
 #[derive(Debug)]
@@ -130,6 +131,8 @@ pub(crate) struct Index<'a> {
     pub slices: BTreeMap<(&'a str, &'a str), Vec<Entry<'a, EndpointSlice>>>,
     /// Secrets by `(namespace, name)`.
     pub secrets: BTreeMap<(&'a str, &'a str), Entry<'a, Secret>>,
+    /// ConfigMaps by `(namespace, name)`.
+    pub config_maps: BTreeMap<(&'a str, &'a str), Entry<'a, ConfigMap>>,
 }
 
 impl<'a> Index<'a> {
@@ -166,6 +169,7 @@ impl<'a> Index<'a> {
             }
         }
         let secrets = unique(&inputs.secrets, problems);
+        let config_maps = unique(&inputs.config_maps, problems);
         Self {
             classes,
             gateways,
@@ -178,6 +182,7 @@ impl<'a> Index<'a> {
             services,
             slices,
             secrets,
+            config_maps,
         }
     }
 

@@ -9,7 +9,7 @@ use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
@@ -74,4 +74,6 @@ pub struct Inputs {
     pub endpoint_slices: Vec<Sourced<EndpointSlice>>,
     /// Secrets (TLS certificates).
     pub secrets: Vec<Sourced<Secret>>,
+    /// ConfigMaps (CA certificates under `ca.crt`).
+    pub config_maps: Vec<Sourced<ConfigMap>>,
 }

@@ -50,6 +50,7 @@ pub(crate) fn build(
                 ),
                 tls: l.certificates.as_ref().map(|c| ListenerTls {
                     certificates: c.certificates.clone(),
+                    client_validation: l.client_validation.clone(),
                 }),
             };
             // Conflict checks keep listeners of different protocols off one socket.

@@ -98,6 +98,7 @@ enum Kind {
     Service,
     EndpointSlice,
     Secret,
+    ConfigMap,
     List,
 }
 
@@ -119,6 +120,7 @@ impl Kind {
             "Namespace" if group.is_empty() => (version == "v1").then_some(Self::Namespace),
             "Service" if group.is_empty() => (version == "v1").then_some(Self::Service),
             "Secret" if group.is_empty() => (version == "v1").then_some(Self::Secret),
+            "ConfigMap" if group.is_empty() => (version == "v1").then_some(Self::ConfigMap),
             "List" if group.is_empty() => (version == "v1").then_some(Self::List),
             "EndpointSlice" if group == "discovery.k8s.io" => (version == "v1").then_some(Self::EndpointSlice),
             _ => return Err(false),
@@ -161,6 +163,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
         services,
         endpoint_slices,
         secrets,
+        config_maps,
     } = staged;
     inputs.gateway_classes.extend(gateway_classes);
     inputs.gateways.extend(gateways);
@@ -173,6 +176,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
     inputs.services.extend(services);
     inputs.endpoint_slices.extend(endpoint_slices);
     inputs.secrets.extend(secrets);
+    inputs.config_maps.extend(config_maps);
     Ok(warnings)
 }
 
@@ -274,6 +278,7 @@ fn add(
             decode(value, &mut unknown).map(|r| staged.endpoint_slices.push(Sourced::new(source, r)))
         }
         Kind::Secret => decode(value, &mut unknown).map(|r| staged.secrets.push(Sourced::new(source, r))),
+        Kind::ConfigMap => decode(value, &mut unknown).map(|r| staged.config_maps.push(Sourced::new(source, r))),
         Kind::List => Ok(()),
     };
     result.map_err(|(field, message)| error(format!("{prefix}{field}"), message))?;

@@ -473,3 +473,96 @@ spec:
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text, format!("302 https://app.test:{https_port}/new"));
 }
+
+/// Client certificate validation: the default CA on one port, a per-port CA on another, and
+/// AllowInsecureFallback on a third Gateway. Strict ports refuse in the handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_checked_during_the_handshake() {
+    let server_ca = Ca::new();
+    let (default_ca, port_ca) = (Ca::new(), Ca::new());
+    let (strict, per_port, fallback) = (free_port(), free_port(), free_port());
+    let pem = server_ca.leaf("mtls.test", &["mtls.test"], KeyKind::EcSec1);
+    let web = Backend::start("web", "web-1").await;
+    let config_map = |name: &str, ca: &Ca| {
+        let indented: String = ca.crt().lines().map(|l| format!("    {l}\n")).collect();
+        format!(
+            "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: default}}\ndata:\n  ca.crt: |\n{indented}"
+        )
+    };
+    let mut yaml = gateway(&format!(
+        "{}{}",
+        https_listener("https", strict, None, &["cert"]),
+        https_listener("https-per-port", per_port, None, &["cert"]),
+    ));
+    yaml = yaml.replace(
+        "  gatewayClassName: rauta\n",
+        &format!(
+            "  gatewayClassName: rauta\n  tls:\n    frontend:\n      default:\n        validation:\n          caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: default-ca}}]\n      perPort:\n      - port: {per_port}\n        tls: {{validation: {{caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: port-ca}}]}}}}\n"
+        ),
+    );
+    yaml.push_str(&format!(
+        "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: fallback, namespace: default}}\nspec:\n  gatewayClassName: rauta\n  tls:\n    frontend:\n      default:\n        validation:\n          mode: AllowInsecureFallback\n          caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: default-ca}}]\n  listeners:\n{}",
+        https_listener("https", fallback, None, &["cert"])
+    ));
+    yaml.push_str(&config_map("default-ca", &default_ca));
+    yaml.push_str(&config_map("port-ca", &port_ca));
+    yaml.push_str(&secret_yaml("default", "cert", &pem));
+    yaml.push_str(&service_yaml("web", web.addr, None));
+    yaml.push_str(&route("web", "https", &[], "web"));
+    yaml.push_str(&route("web-per-port", "https-per-port", &[], "web"));
+    yaml.push_str(
+        "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: web-fallback, namespace: default}\nspec:\n  parentRefs: [{name: fallback}]\n  rules:\n  - backendRefs: [{name: web, port: 80}]\n",
+    );
+    let rauta = Rauta::start(&yaml).await;
+    let fallback_status = rauta.status_of("Gateway", "fallback").await;
+    let insecure = fallback_status["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "InsecureFrontendValidationMode" && c["status"] == "True");
+    assert!(insecure, "{fallback_status}");
+
+    let default_client = server_ca.files("default-client", &default_ca.client("default-client"));
+    let port_client = port_ca.files("port-client", &port_ca.client("port-client"));
+    let ca = server_ca.crt_path.as_path();
+    let with = |(crt, key): &(std::path::PathBuf, std::path::PathBuf), port: u16| {
+        certs::curl_with(
+            ca,
+            port,
+            "mtls.test",
+            None,
+            "/",
+            "--http2",
+            &["--cert", crt.to_str().unwrap(), "--key", key.to_str().unwrap()],
+        )
+    };
+    let without = |port: u16| curl(ca, port, "mtls.test", None, "/", "--http2");
+
+    // The server asks for a certificate, naming the CA it trusts.
+    let (_, out) = s_client(strict, Some("mtls.test"), &[]);
+    assert!(out.contains("Acceptable client certificate CA names"), "{out}");
+    assert!(out.contains("Rauta Test CA"), "{out}");
+
+    assert_eq!(with(&default_client, strict).status, 200);
+    for refused in [
+        with(&port_client, strict),
+        without(strict),
+        with(&default_client, per_port),
+        without(per_port),
+    ] {
+        assert!(
+            !refused.ok && refused.status == 0,
+            "refused in the handshake: {refused:?}"
+        );
+    }
+    assert_eq!(with(&port_client, per_port).status, 200);
+    for reply in [
+        with(&default_client, fallback),
+        with(&port_client, fallback),
+        without(fallback),
+    ] {
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let (_, out) = s_client(fallback, Some("mtls.test"), &[]);
+    assert!(out.contains("Acceptable client certificate CA names"), "{out}");
+}

@@ -27,7 +27,10 @@ fn listener(section: &str, hostname: HostnameMatch, certs: Vec<Certificate>) -> 
         hostname,
         port: 443,
         virtual_hosts: vec![],
-        tls: Some(ListenerTls { certificates: certs }),
+        tls: Some(ListenerTls {
+            certificates: certs,
+            client_validation: None,
+        }),
     }
 }
 

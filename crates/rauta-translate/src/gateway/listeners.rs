@@ -3,9 +3,11 @@
 use std::collections::BTreeSet;
 
 use gateway_api::experimental::gateways::{GatewayListeners, GatewayListenersTlsMode};
+use rauta_ir::ClientValidation;
 use rauta_ir::route::HostnameMatch;
 
 use super::certificates::{self, Resolved};
+use super::frontend;
 use crate::GATEWAY_GROUP;
 use crate::index::Index;
 use crate::namespaces::NamespacePolicy;
@@ -61,6 +63,8 @@ pub(crate) struct ListenerState {
     pub certificates: Option<Resolved>,
     /// A TLS listener in Passthrough mode.
     pub passthrough: bool,
+    /// Client certificate validation for an HTTPS listener (from the Gateway's `tls.frontend`).
+    pub client_validation: Option<ClientValidation>,
 }
 
 impl ListenerState {
@@ -146,6 +150,7 @@ impl ListenerState {
             attached: BTreeSet::new(),
             certificates: None,
             passthrough,
+            client_validation: None,
         }
     }
 
@@ -180,6 +185,36 @@ impl ListenerState {
             problems.push(subject.error(at, format!("{reason}: {message}")));
         }
         self.certificates = Some(resolved);
+    }
+
+    /// Resolves the CA references of the client certificate validation for this listener's port.
+    /// Unusable references make `ResolvedRefs` false; with no usable CA at all the listener is
+    /// not accepted (`NoValidCACertificate`): serving without the validation asked for would be
+    /// worse than not serving.
+    pub fn resolve_client_validation(
+        &mut self,
+        index: &Index<'_>,
+        gw_ns: &str,
+        validation: &frontend::Validation,
+        field: &str,
+        subject: &Subject<'_>,
+        problems: &mut Vec<Problem>,
+    ) {
+        let (resolved, invalid) = frontend::resolve(index, gw_ns, validation);
+        for (reason, at, message) in &invalid {
+            problems.push(subject.error(at, format!("{reason}: {message}")));
+        }
+        if let Some(certificates) = self.certificates.as_mut() {
+            certificates.invalid.extend(invalid);
+        }
+        match resolved {
+            Some(v) => self.client_validation = Some(v),
+            None => {
+                let message = "no usable CA certificate for client certificate validation".to_owned();
+                problems.push(subject.error(field, format!("NoValidCACertificate: {message}")));
+                self.rejection = Some(("NoValidCACertificate", message));
+            }
+        }
     }
 
     /// Whether the listener has what its protocol needs to serve: a usable certificate when it

@@ -71,7 +71,7 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
     let status = GatewayStatus {
         addresses,
         attached_listener_sets: None,
-        conditions: Some(conditions(&[accepted, programmed], generation)),
+        conditions: Some(conditions(&gateway_conditions(gw, accepted, programmed), generation)),
         listeners: Some(listeners),
     };
     ResourceStatus {
@@ -80,6 +80,20 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
         name: gw.entry.name.to_owned(),
         status: to_value(&status),
     }
+}
+
+/// Accepted and Programmed, and `InsecureFrontendValidationMode` when a client certificate
+/// validation lets clients without a valid certificate in.
+fn gateway_conditions(gw: &GatewayState<'_>, accepted: Cond, programmed: Cond) -> Vec<Cond> {
+    let mut out = vec![accepted, programmed];
+    if gw.insecure_frontend {
+        out.push(Cond::yes(
+            "InsecureFrontendValidationMode",
+            "ConfigurationChanged",
+            "client certificate validation is AllowInsecureFallback: clients without a valid certificate are accepted",
+        ));
+    }
+    out
 }
 
 /// Accepted, Programmed, ResolvedRefs and Conflicted, in that order.

@@ -115,6 +115,31 @@ impl Ca {
 
     /// A server certificate for `cn` with DNS SANs `sans`, signed by this CA.
     pub fn leaf(&self, cn: &str, sans: &[&str], kind: KeyKind) -> Pem {
+        let san: Vec<String> = sans.iter().map(|s| format!("DNS:{s}")).collect();
+        self.sign(
+            cn,
+            &format!("subjectAltName={}\nextendedKeyUsage=serverAuth\n", san.join(",")),
+            kind,
+        )
+    }
+
+    /// A client certificate for `cn` (clientAuth, no SAN), signed by this CA.
+    pub fn client(&self, cn: &str) -> Pem {
+        self.sign(cn, "extendedKeyUsage=clientAuth\n", KeyKind::EcSec1)
+    }
+
+    /// Writes the PEM of `pem` to files in this CA's directory: `(certificate, key)` paths.
+    pub fn files(&self, name: &str, pem: &Pem) -> (PathBuf, PathBuf) {
+        let (crt, key) = (
+            self.dir.path().join(format!("{name}.crt")),
+            self.dir.path().join(format!("{name}.key")),
+        );
+        std::fs::write(&crt, &pem.crt).expect("write crt");
+        std::fs::write(&key, &pem.key).expect("write key");
+        (crt, key)
+    }
+
+    fn sign(&self, cn: &str, extensions: &str, kind: KeyKind) -> Pem {
         let n = self.serial.get();
         self.serial.set(n + 1);
         let dir = self.dir.path();
@@ -129,12 +154,7 @@ impl Ca {
             dir,
             &["req", "-new", "-key", &key, "-out", &csr, "-subj", &format!("/CN={cn}")],
         );
-        let san: Vec<String> = sans.iter().map(|s| format!("DNS:{s}")).collect();
-        std::fs::write(
-            dir.join(&ext),
-            format!("subjectAltName={}\nextendedKeyUsage=serverAuth\n", san.join(",")),
-        )
-        .expect("ext file");
+        std::fs::write(dir.join(&ext), extensions).expect("ext file");
         openssl(
             dir,
             &[
@@ -209,7 +229,13 @@ pub struct Curl {
 /// `curl` over HTTPS to `127.0.0.1:port` for `https://{sni}:{port}{path}`, trusting `ca`; `host`
 /// overrides the Host header (and HTTP/2 `:authority`); `http` is `--http1.1` or `--http2`.
 pub fn curl(ca: &Path, port: u16, sni: &str, host: Option<&str>, path: &str, http: &str) -> Curl {
+    curl_with(ca, port, sni, host, path, http, &[])
+}
+
+/// [`curl`] with extra arguments (`--cert`, `--key`, …).
+pub fn curl_with(ca: &Path, port: u16, sni: &str, host: Option<&str>, path: &str, http: &str, extra: &[&str]) -> Curl {
     let mut cmd = Command::new("curl");
+    cmd.args(extra);
     cmd.args(["-sS", "--max-time", "10", http, "--cacert"])
         .arg(ca)
         .args(["--resolve", &format!("{sni}:{port}:127.0.0.1")])
