@@ -164,6 +164,17 @@ def wait_http(port, path="/", host=None, tls=False, timeout=20.0, want=200, proc
     return False
 
 
+def ensure_free(*ports):
+    """Refuses to measure a leftover process: every port a target will listen on must be free."""
+    for port in ports:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as e:
+                raise SystemExit(f"port {port} is already in use ({e}); stop whatever listens there") from e
+
+
 def get(port, path, host=None, tls=False, timeout=2.0):
     if tls:
         ctx = ssl.create_default_context()
@@ -432,6 +443,7 @@ class Rauta:
     """A `rauta run -f DIR` instance."""
 
     def __init__(self, name, d, http_port, tls_port, admin_port, crt, key, routes_yaml, logdir):
+        ensure_free(http_port, tls_port, admin_port)
         self.dir = os.path.join(d, name)
         os.makedirs(self.dir, exist_ok=True)
         write(os.path.join(self.dir, "00-gateway.yaml"), rauta_gateway(http_port, tls_port, crt, key))
@@ -536,6 +548,7 @@ class Bench:
     # --- peers
 
     def start_backend(self):
+        ensure_free(BACKEND_PORT)
         write(os.path.join(self.d, "backend.conf"), backend_conf(self.d))
         self.procs["backend"] = Proc("backend", ["nginx", "-c", f"{self.d}/backend.conf", "-p", self.d],
                                      LOAD_CPU, logdir=self.out)
@@ -543,6 +556,8 @@ class Bench:
 
     def start(self, name, routes_yaml=None):
         d = self.d
+        if name in PORTS:
+            ensure_free(*set(PORTS[name]))
         if name == "nginx":
             write(f"{d}/nginx.conf", nginx_conf(d, self.crt, self.key))
             p = Proc(name, ["nginx", "-c", f"{d}/nginx.conf", "-p", d], PROXY_CPU, logdir=self.out)
