@@ -532,6 +532,8 @@ class Bench:
         self.out = os.path.abspath(args.out or os.path.join(HERE, "results", stamp))
         os.makedirs(self.out, exist_ok=True)
         self.d = tempfile.mkdtemp(prefix="rauta-bench-")
+        # nginx workers drop to an unprivileged user: they must be able to read the backend's files.
+        os.chmod(self.d, 0o755)
         for sub in ("tmp-b", "tmp-n"):
             os.makedirs(os.path.join(self.d, sub), exist_ok=True)
         self.raw = open(os.path.join(self.out, "raw.jsonl"), "a")
