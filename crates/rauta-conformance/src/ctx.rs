@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::certs::Certs;
 use crate::converge::{self, Timeouts};
 use crate::expect::{Backend, Case};
+use crate::grpc;
 use crate::manifest::{self, Key, Placeholders};
 use crate::pods::{self, Pod, PodNetwork, Received};
 use crate::rauta::{self, Rauta};
@@ -61,6 +62,11 @@ pub fn gw(name: &str) -> Key {
 /// An HTTPRoute in the infra namespace.
 pub fn route(name: &str) -> Key {
     Key::new("HTTPRoute", INFRA, name)
+}
+
+/// A GRPCRoute in the infra namespace.
+pub fn grpc_route(name: &str) -> Key {
+    Key::new("GRPCRoute", INFRA, name)
 }
 
 /// An HTTPRoute in `namespace`.
@@ -580,6 +586,30 @@ impl Ctx {
                 failures.join("\n  ")
             ))
         }
+    }
+
+    /// The gRPC form of `MakeRequestAndExpectEventuallyConsistentResponse`: the call ends with
+    /// `code` and, when OK, was answered by a pod of `backend` (`""`: any) in `namespace`.
+    pub async fn expect_grpc(
+        &self,
+        addr: SocketAddr,
+        call: grpc::Call,
+        code: u32,
+        backend: Backend,
+    ) -> anyhow::Result<()> {
+        converge::await_convergence(self.timeouts(), || async {
+            let got = grpc::call(addr, &call).await?;
+            grpc::compare(&call, code, backend.name, backend.namespace, &got)
+        })
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "gRPC {} (authority {:?}, metadata {:?}): {e}",
+                call.method,
+                call.authority,
+                call.metadata
+            )
+        })
     }
 
     /// `MakeRequestAndExpectFailure`.

@@ -12,6 +12,7 @@ mod client;
 mod converge;
 mod ctx;
 mod expect;
+mod grpc;
 mod manifest;
 mod pods;
 mod rauta;
@@ -22,6 +23,7 @@ mod status;
 mod store;
 mod suite;
 mod tls;
+mod weights;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,7 +65,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     parallel: usize,
     /// Profiles to report on.
-    #[arg(long, value_delimiter = ',', default_value = "GATEWAY-HTTP")]
+    #[arg(long, value_delimiter = ',', default_value = "GATEWAY-HTTP,GATEWAY-GRPC")]
     profiles: Vec<String>,
     /// Take these needs as met, to try features being built (e.g. https-listeners).
     #[arg(long, value_delimiter = ',', value_enum)]

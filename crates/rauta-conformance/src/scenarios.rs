@@ -4,6 +4,7 @@ mod backends;
 mod cors;
 mod filters;
 mod gateway;
+mod grpc;
 mod https;
 mod invalid;
 mod matching;
@@ -30,6 +31,7 @@ pub const GATEWAY_CLASS: &str = "gateway-conformance";
 pub fn all() -> impl Iterator<Item = Scenario> {
     [
         gateway::ALL,
+        grpc::ALL,
         https::ALL,
         matching::ALL,
         invalid::ALL,

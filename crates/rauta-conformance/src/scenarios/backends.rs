@@ -1,7 +1,6 @@
 //! Backends and what happens on the way to them: weights, Service types, upstream protocols
 //! (h2c, WebSocket), mirrors, timeouts, retries.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use crate::expect::{self, Case, get};
 use crate::manifest::Key;
 use crate::scenario;
 use crate::scenario::Scenario;
+use crate::weights;
 
 pub const ALL: &[Scenario] = &[
     scenario!("HTTPRouteWeight", weight),
@@ -53,86 +53,28 @@ fn uuid() -> String {
     format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
 }
 
-/// The backend a pod belongs to: its name without the two trailing segments.
-fn backend_of(pod: &str) -> &str {
-    let mut cut = pod;
-    for _ in 0..2 {
-        match cut.rfind('-') {
-            Some(i) => cut = &cut[..i],
-            None => return pod,
-        }
-    }
-    cut
-}
-
-/// One round of the suite's weighted distribution check: 500 requests, 10 at a time, each
-/// backend within 5 points of its share and weight-0 backends untouched.
-async fn distribution(addr: SocketAddr, case: &Case, weights: &[(&str, f64)]) -> Result<(), String> {
-    const TOTAL: usize = 500;
-    let requests = (0..TOTAL).map(|_| {
-        let mut c = case.clone();
-        if fastrand::bool() {
-            c = c.header("X-Jitter", &fastrand::u32(0..10_000).to_string());
-        }
-        let expected = case.clone();
-        async move {
-            let got = client::send(addr, &c.wire_request()).await?;
-            expect::compare(&expected, addr, &got)?;
-            Ok::<String, String>(got.echo.map(|e| e.pod).unwrap_or_default())
-        }
-    });
-    let pods: Vec<Result<String, String>> = futures_util::stream::iter(requests)
-        .buffer_unordered(10)
-        .collect()
-        .await;
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for pod in pods {
-        let pod = pod?;
-        let backend = backend_of(&pod);
-        if !weights.iter().any(|(b, _)| *b == backend) {
-            return Err(format!("request answered by unexpected pod {pod}"));
-        }
-        *seen.entry(backend.to_owned()).or_default() += 1;
-    }
-    tracing::debug!(?seen, "weighted distribution round");
-    let active = weights.iter().filter(|(_, w)| *w > 0.0).count();
-    let mut errors = Vec::new();
-    if seen.len() != active {
-        errors.push(format!("{} backends received traffic, expected {active}", seen.len()));
-    }
-    for (backend, want) in weights {
-        let got = seen.get(*backend).copied().unwrap_or(0) as f64 / TOTAL as f64;
-        if (got - want).abs() > 0.05 {
-            errors.push(format!("{backend} got {got:.3} of the traffic, expected {want} ± 0.05"));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
-}
-
 async fn weight(t: Arc<Ctx>) -> Result<()> {
     let addr = accepted(&t, "weighted-backends", true).await?;
     let case = get("/").in_namespace(INFRA);
     t.expect(addr, case.clone()).await?;
+    let send = || {
+        let mut jittered = case.clone();
+        if fastrand::bool() {
+            jittered = jittered.header("X-Jitter", &fastrand::u32(0..10_000).to_string());
+        }
+        let expected = case.clone();
+        async move {
+            let got = client::send(addr, &jittered.wire_request()).await?;
+            expect::compare(&expected, addr, &got)?;
+            Ok(got.echo.map(|e| e.pod).unwrap_or_default())
+        }
+    };
     let weights = [
         ("infra-backend-v1", 0.7),
         ("infra-backend-v2", 0.3),
         ("infra-backend-v3", 0.0),
     ];
-    let mut failures = Vec::new();
-    for round in 1..=10 {
-        match distribution(addr, &case, &weights).await {
-            Ok(()) => return Ok(()),
-            Err(e) => failures.push(format!("round {round}: {e}")),
-        }
-    }
-    Err(anyhow!(
-        "weighted distribution failed 10 times:\n  {}",
-        failures.join("\n  ")
-    ))
+    weights::check(send, &weights).await.map_err(|e| anyhow!(e))
 }
 
 async fn service_types(t: Arc<Ctx>) -> Result<()> {
@@ -491,12 +433,6 @@ async fn retry_with_timeouts(t: Arc<Ctx>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backends_are_pod_names_without_two_segments() {
-        assert_eq!(backend_of("infra-backend-v1-bcdfghjklm-x2kqp"), "infra-backend-v1");
-        assert_eq!(backend_of("pod"), "pod");
-    }
 
     #[test]
     fn request_ids_are_appended_to_the_query() {
