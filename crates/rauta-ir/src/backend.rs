@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::filter::Filter;
+use crate::tls::PemBytes;
 
 /// Names a cluster: `namespace/service:port` for a Service port.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -47,6 +48,32 @@ pub struct Cluster {
     pub protocol: UpstreamProtocol,
     /// Ready endpoints, in a stable order; empty means 503.
     pub endpoints: Vec<SocketAddr>,
+    /// TLS to the endpoints (a BackendTLSPolicy targets the Service port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTls>,
+}
+
+/// How the data plane speaks TLS to a cluster's endpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UpstreamTls {
+    /// SNI sent, and the name verified when `subject_alt_names` is empty.
+    pub server_name: String,
+    /// The only CAs trusted, PEM; empty means no certificate can be trusted (every handshake
+    /// fails: the policy's CA references are unusable).
+    pub ca_certificates: Vec<PemBytes>,
+    /// When not empty, the certificate must carry one of these instead of `server_name`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<SubjectAltName>,
+}
+
+/// A subject alternative name a backend certificate may be required to carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
+pub enum SubjectAltName {
+    /// A DNS name (wildcards in the certificate match as usual).
+    Hostname(String),
+    /// A URI, compared exactly (SPIFFE IDs: `spiffe://trust-domain/path`).
+    Uri(String),
 }
 
 /// Why a backendRef cannot receive traffic; requests sent its way get a 500.

@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use backend::{BackendRef, BackendTarget, Cluster, ClusterKey, InvalidBackend, UpstreamProtocol};
+pub use backend::{
+    BackendRef, BackendTarget, Cluster, ClusterKey, InvalidBackend, SubjectAltName, UpstreamProtocol, UpstreamTls,
+};
 pub use filter::{Cors, Filter, Fraction, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};
 pub use listener::{
     Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, Timeouts, VirtualHost,

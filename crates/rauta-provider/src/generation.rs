@@ -44,6 +44,7 @@ object!(
     k8s_openapi::api::core::v1::Service,
     k8s_openapi::api::core::v1::Secret,
     k8s_openapi::api::core::v1::ConfigMap,
+    gateway_api::backendtlspolicies::BackendTlsPolicy,
     k8s_openapi::api::discovery::v1::EndpointSlice
 );
 
@@ -62,6 +63,7 @@ impl GenerationTracker {
         self.kind("EndpointSlice", &mut inputs.endpoint_slices);
         self.kind("Secret", &mut inputs.secrets);
         self.kind("ConfigMap", &mut inputs.config_maps);
+        self.kind("BackendTLSPolicy", &mut inputs.backend_tls_policies);
     }
 
     fn kind<T: Object>(&mut self, kind: &'static str, items: &mut [Sourced<T>]) {

@@ -44,6 +44,7 @@ mod stream;
 mod tls;
 mod upgrade;
 mod upstream;
+mod upstream_tls;
 
 pub use config::{Limits, ProxyConfig};
 pub use dataplane::DataPlane;

@@ -53,8 +53,10 @@ impl Upstream {
         endpoint: &Endpoint,
         request: Request<RequestBody>,
     ) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + 'static {
-        let h2 = match (protocol, &endpoint.h2) {
-            (UpstreamProtocol::H2c, Some(h2)) => Ok(h2.request(request)),
+        let h2 = match (&endpoint.tls, protocol, &endpoint.h2) {
+            // A TLS endpoint speaks what its client negotiates (h2 for H2c clusters), always over TLS.
+            (Some(tls), ..) => Ok(tls.request(crate::upstream_tls::absolute(request, &endpoint.authority))),
+            (None, UpstreamProtocol::H2c, Some(h2)) => Ok(h2.request(request)),
             _ => Err(request),
         };
         let http1 = endpoint.http1.clone();
@@ -250,7 +252,7 @@ pub(crate) fn build_request(
             .unwrap_or_else(|| PathAndQuery::from_static("/"))
     };
     let (version, uri) = match protocol {
-        UpstreamProtocol::H2c if endpoint.h2.is_some() => {
+        UpstreamProtocol::H2c if endpoint.h2.is_some() || endpoint.tls.is_some() => {
             let host = headers
                 .remove(header::HOST)
                 .and_then(|h| Authority::try_from(h.as_bytes()).ok());

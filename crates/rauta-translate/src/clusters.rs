@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-use rauta_ir::{Cluster, ClusterKey, UpstreamProtocol};
+use rauta_ir::{Cluster, ClusterKey, UpstreamProtocol, UpstreamTls};
 
 use crate::index::Index;
 
@@ -20,6 +20,8 @@ pub(crate) struct ServicePort {
     /// HTTP/2 because a GRPCRoute uses the port, not because its appProtocol says so: the
     /// cluster key gets a ` (h2c)` suffix so an HTTPRoute can still use the port over HTTP/1.1.
     pub forced_h2c: bool,
+    /// TLS to the endpoints, from the BackendTLSPolicy that targets the port.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// Every Service port resolved so far, by cluster key.
@@ -37,6 +39,11 @@ impl ClusterCatalog {
         }
         self.ports.entry(key.clone()).or_insert(port);
         key
+    }
+
+    /// The `(namespace, service)` a cluster key was registered for.
+    pub fn service_of(&self, key: &ClusterKey) -> Option<(&str, &str)> {
+        self.ports.get(key).map(|p| (p.namespace.as_str(), p.service.as_str()))
     }
 
     /// The cluster of `key`: the ready endpoints of every EndpointSlice of the Service whose port
@@ -75,6 +82,7 @@ impl ClusterCatalog {
             key: key.clone(),
             protocol: sp.protocol,
             endpoints,
+            tls: sp.tls.clone(),
         })
     }
 }

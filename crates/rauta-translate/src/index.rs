@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::experimental::gatewayclasses::GatewayClass;
 use gateway_api::experimental::gateways::Gateway;
 use gateway_api::experimental::grpcroutes::GrpcRoute;
@@ -54,6 +55,7 @@ resource!(Service, "Service", true);
 resource!(EndpointSlice, "EndpointSlice", true);
 resource!(Secret, "Secret", true);
 resource!(ConfigMap, "ConfigMap", true);
+resource!(BackendTlsPolicy, "BackendTLSPolicy", true);
 
 /// A resource with its identity resolved (namespace defaulted, name present).
 #[derive(Debug)]
@@ -133,6 +135,8 @@ pub(crate) struct Index<'a> {
     pub secrets: BTreeMap<(&'a str, &'a str), Entry<'a, Secret>>,
     /// ConfigMaps by `(namespace, name)`.
     pub config_maps: BTreeMap<(&'a str, &'a str), Entry<'a, ConfigMap>>,
+    /// BackendTLSPolicies, oldest first (the spec's tie-break between conflicting policies).
+    pub backend_tls_policies: Vec<Entry<'a, BackendTlsPolicy>>,
 }
 
 impl<'a> Index<'a> {
@@ -170,6 +174,8 @@ impl<'a> Index<'a> {
         }
         let secrets = unique(&inputs.secrets, problems);
         let config_maps = unique(&inputs.config_maps, problems);
+        let mut backend_tls_policies: Vec<_> = unique(&inputs.backend_tls_policies, problems).into_values().collect();
+        backend_tls_policies.sort_by_key(Entry::age_key);
         Self {
             classes,
             gateways,
@@ -183,6 +189,7 @@ impl<'a> Index<'a> {
             slices,
             secrets,
             config_maps,
+            backend_tls_policies,
         }
     }
 

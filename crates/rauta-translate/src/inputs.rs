@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::experimental::gatewayclasses::GatewayClass;
 use gateway_api::experimental::gateways::Gateway;
 use gateway_api::experimental::grpcroutes::GrpcRoute;
@@ -76,4 +77,6 @@ pub struct Inputs {
     pub secrets: Vec<Sourced<Secret>>,
     /// ConfigMaps (CA certificates under `ca.crt`).
     pub config_maps: Vec<Sourced<ConfigMap>>,
+    /// BackendTLSPolicies.
+    pub backend_tls_policies: Vec<Sourced<BackendTlsPolicy>>,
 }

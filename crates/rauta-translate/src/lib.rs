@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod backend_tls;
 mod clusters;
 mod gateway;
 mod gateway_class;
@@ -96,7 +97,9 @@ pub fn translate(inputs: &Inputs) -> Translation {
     let mut route_statuses = Vec::new();
     let attachments = route::attach::attach(&index, &routes, &mut gateways, &mut route_statuses, &mut problems);
     let gateway_statuses: Vec<_> = gateways.iter().map(gateway::status).collect();
-    for mut list in [gateway_statuses, route_statuses] {
+    let (policy_statuses, policy_problems) = backend_tls::statuses(&index, &gateways, &routes, &attachments, &catalog);
+    problems.extend(policy_problems);
+    for mut list in [gateway_statuses, route_statuses, policy_statuses] {
         list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         statuses.extend(list);
     }

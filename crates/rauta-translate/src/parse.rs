@@ -99,6 +99,7 @@ enum Kind {
     EndpointSlice,
     Secret,
     ConfigMap,
+    BackendTlsPolicy,
     List,
 }
 
@@ -113,6 +114,7 @@ impl Kind {
             "HTTPRoute" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::HttpRoute),
             "GRPCRoute" if gateway => matches!(version, "v1" | "v1alpha2").then_some(Self::GrpcRoute),
             "TLSRoute" if gateway => matches!(version, "v1" | "v1alpha3" | "v1alpha2").then_some(Self::TlsRoute),
+            "BackendTLSPolicy" if gateway => matches!(version, "v1" | "v1alpha3").then_some(Self::BackendTlsPolicy),
             "TCPRoute" if gateway => (version == "v1alpha2").then_some(Self::TcpRoute),
             "ReferenceGrant" if gateway => {
                 matches!(version, "v1" | "v1beta1" | "v1alpha2").then_some(Self::ReferenceGrant)
@@ -164,6 +166,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
         endpoint_slices,
         secrets,
         config_maps,
+        backend_tls_policies,
     } = staged;
     inputs.gateway_classes.extend(gateway_classes);
     inputs.gateways.extend(gateways);
@@ -177,6 +180,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
     inputs.endpoint_slices.extend(endpoint_slices);
     inputs.secrets.extend(secrets);
     inputs.config_maps.extend(config_maps);
+    inputs.backend_tls_policies.extend(backend_tls_policies);
     Ok(warnings)
 }
 
@@ -279,6 +283,9 @@ fn add(
         }
         Kind::Secret => decode(value, &mut unknown).map(|r| staged.secrets.push(Sourced::new(source, r))),
         Kind::ConfigMap => decode(value, &mut unknown).map(|r| staged.config_maps.push(Sourced::new(source, r))),
+        Kind::BackendTlsPolicy => {
+            decode(value, &mut unknown).map(|r| staged.backend_tls_policies.push(Sourced::new(source, r)))
+        }
         Kind::List => Ok(()),
     };
     result.map_err(|(field, message)| error(format!("{prefix}{field}"), message))?;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::uri::Authority;
-use rauta_ir::{ClusterKey, Snapshot, UpstreamProtocol};
+use rauta_ir::{ClusterKey, Snapshot, UpstreamProtocol, UpstreamTls};
 
 use super::Runtime;
 use crate::config::Limits;
 use crate::errors::ProxyError;
 use crate::upstream::{H2Client, Http1Pool, h2_client};
+use crate::upstream_tls::{TlsClient, tls_client};
 
 /// A cluster of the snapshot, ready to pick endpoints from.
 pub(crate) struct RuntimeCluster {
@@ -30,6 +31,9 @@ pub(crate) struct Endpoint {
     pub(crate) h2: Option<H2Client>,
     /// Pooled HTTP/1.1 connections to this endpoint (also used by upgrades on H2c clusters).
     pub(crate) http1: Arc<Http1Pool>,
+    /// Pooled TLS connections (clusters with a BackendTLSPolicy): HTTP/2 over ALPN h2 for H2c
+    /// clusters, else HTTP/1.1. When set, every request to the endpoint goes through it.
+    pub(crate) tls: Option<TlsClient>,
 }
 
 impl RuntimeCluster {
@@ -49,7 +53,7 @@ impl RuntimeCluster {
             protocol,
             endpoints: endpoints
                 .iter()
-                .map(|a| endpoint(*a, protocol, None, None, &Limits::default()))
+                .map(|a| endpoint(*a, protocol, None, None, None, &Limits::default()))
                 .collect(),
             cursor: AtomicUsize::new(0),
         }
@@ -61,6 +65,7 @@ fn endpoint(
     protocol: UpstreamProtocol,
     reuse: Option<&H2Client>,
     http1: Option<&Arc<Http1Pool>>,
+    tls: Option<&UpstreamTls>,
     limits: &Limits,
 ) -> Endpoint {
     let authority =
@@ -72,11 +77,13 @@ fn endpoint(
     let http1 = http1
         .cloned()
         .unwrap_or_else(|| Arc::new(Http1Pool::new(address, limits)));
+    let tls = tls.map(|tls| tls_client(address, tls, protocol == UpstreamProtocol::H2c, limits));
     Endpoint {
         address,
         authority,
         h2,
         http1,
+        tls,
     }
 }
 
@@ -108,7 +115,14 @@ pub(super) fn compile_all(
                     let pool = http1_pools
                         .entry(*a)
                         .or_insert_with(|| Arc::new(Http1Pool::new(*a, limits)));
-                    endpoint(*a, c.protocol, h2_clients.get(a).copied(), Some(pool), limits)
+                    endpoint(
+                        *a,
+                        c.protocol,
+                        h2_clients.get(a).copied(),
+                        Some(pool),
+                        c.tls.as_ref(),
+                        limits,
+                    )
                 })
                 .collect::<Vec<_>>();
             // Start each cluster at a random endpoint so restarts and swaps do not all hit the first.

@@ -272,6 +272,7 @@ pub fn cluster(key: &str, protocol: UpstreamProtocol, endpoints: &[SocketAddr]) 
         key: ClusterKey(key.into()),
         protocol,
         endpoints: endpoints.to_vec(),
+        tls: None,
     }
 }
 

@@ -3,6 +3,7 @@
 use rauta_ir::{ClusterKey, InvalidBackend, RouteKind, UpstreamProtocol};
 
 use crate::GATEWAY_GROUP;
+use crate::backend_tls;
 use crate::clusters::{ClusterCatalog, ServicePort};
 use crate::index::Index;
 use crate::reference_grant::{self, From, To};
@@ -134,5 +135,6 @@ pub(crate) fn resolve(
         port_name: service_port.name.clone(),
         protocol,
         forced_h2c,
+        tls: backend_tls::for_service_port(index, namespace, spec.name, service_port.name.as_deref()),
     }))
 }

@@ -123,6 +123,15 @@ impl Ca {
         )
     }
 
+    /// A server certificate for `cn` with a raw `subjectAltName` value (`DNS:a,URI:spiffe://b`).
+    pub fn server(&self, cn: &str, san: &str, kind: KeyKind) -> Pem {
+        self.sign(
+            cn,
+            &format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\n"),
+            kind,
+        )
+    }
+
     /// A client certificate for `cn` (clientAuth, no SAN), signed by this CA.
     pub fn client(&self, cn: &str) -> Pem {
         self.sign(cn, "extendedKeyUsage=clientAuth\n", KeyKind::EcSec1)
