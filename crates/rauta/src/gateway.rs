@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rauta_provider::{FileProvider, GenerationTracker, LoadError};
+use rauta_proxy::{ApplyError, BindFailure};
 use rauta_translate::{Problem, Severity};
 
 use crate::admin::AdminState;
 use crate::reload_metrics::ReloadMetrics;
+use crate::status_store::GatewayCondition;
 
 /// Loads the configuration and applies it, keeping the last good one when a load fails.
 pub struct Gateway {
@@ -69,10 +71,50 @@ impl Gateway {
         let snapshot = Arc::new(translation.snapshot);
         if let Err(e) = self.admin.dataplane.apply(snapshot).await {
             tracing::error!(error = %e, "some listeners could not be opened; the others serve");
+            if let ApplyError::Binds(failures) = &e {
+                self.report_bind_failures(failures, &now);
+            }
         }
         self.admin.ready.store(true, Ordering::Release);
         self.metrics.applied(errors);
         tracing::info!(files = loaded.files.len(), problems = errors, "configuration applied");
+    }
+
+    /// Puts what only binding can find out into the Gateway statuses: a Gateway address that
+    /// cannot be bound is `Programmed=False AddressNotUsable`; its listeners are not programmed.
+    fn report_bind_failures(&self, failures: &[BindFailure], now: &str) {
+        for failure in failures {
+            let message = failure.to_string();
+            let mut gateways: Vec<(&str, &str)> = failure
+                .listeners
+                .iter()
+                .map(|l| (l.namespace.as_str(), l.gateway.as_str()))
+                .collect();
+            gateways.dedup();
+            for (namespace, name) in gateways {
+                let sections: Vec<&str> = failure
+                    .listeners
+                    .iter()
+                    .filter(|l| l.namespace == namespace && l.gateway == name)
+                    .map(|l| l.section.as_str())
+                    .collect();
+                // A wildcard bind failing is a port problem of the listeners; a specific address
+                // failing is the Gateway's address being unusable.
+                let gateway_condition =
+                    (!failure.address.ip().is_unspecified()).then_some(("Programmed", "AddressNotUsable"));
+                self.admin.statuses.set_gateway_false(
+                    GatewayCondition {
+                        namespace,
+                        name,
+                        gateway_condition,
+                        sections: &sections,
+                        listener_conditions: &[("Programmed", "Invalid")],
+                        message: &message,
+                    },
+                    now,
+                );
+            }
+        }
     }
 
     /// Logs each problem once, until it goes away and comes back.

@@ -68,9 +68,79 @@ impl StatusStore {
         self.replace(entries, now);
     }
 
+    /// Sets condition `kind` of the Gateway `namespace/name` (and, for each of `sections`, of that
+    /// listener's status) to False with `reason`/`message`: what only serving can find out, such as
+    /// an address that cannot be bound.
+    pub fn set_gateway_false(&self, gateway: GatewayCondition<'_>, now: &str) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let key = (
+            "Gateway".to_owned(),
+            gateway.namespace.to_owned(),
+            gateway.name.to_owned(),
+        );
+        let Some(&index) = inner.by_key.get(&key) else { return };
+        let Some(status) = inner.entries.get_mut(index).and_then(|e| e.get_mut("status")) else {
+            return;
+        };
+        if let Some((kind, reason)) = gateway.gateway_condition {
+            set_false(status.get_mut("conditions"), kind, reason, gateway.message, now);
+        }
+        if let Some(listeners) = status.get_mut("listeners").and_then(Value::as_array_mut) {
+            for listener in listeners {
+                let named = listener
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| gateway.sections.contains(&n));
+                if named {
+                    for (kind, reason) in gateway.listener_conditions {
+                        set_false(listener.get_mut("conditions"), kind, reason, gateway.message, now);
+                    }
+                }
+            }
+        }
+    }
+
     /// A copy of every entry, in translation order.
     pub fn snapshot(&self) -> Vec<Value> {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).entries.clone()
+    }
+}
+
+/// A condition to set False on a Gateway and some of its listeners.
+#[derive(Debug)]
+pub struct GatewayCondition<'a> {
+    /// Gateway namespace.
+    pub namespace: &'a str,
+    /// Gateway name.
+    pub name: &'a str,
+    /// Gateway condition type and reason, if the Gateway itself is affected.
+    pub gateway_condition: Option<(&'a str, &'a str)>,
+    /// Listener names affected.
+    pub sections: &'a [&'a str],
+    /// Listener condition types and reasons.
+    pub listener_conditions: &'a [(&'a str, &'a str)],
+    /// Message for every condition set.
+    pub message: &'a str,
+}
+
+/// Sets condition `kind` in a `conditions` array to False, keeping its `observedGeneration`.
+fn set_false(conditions: Option<&mut Value>, kind: &str, reason: &str, message: &str, now: &str) {
+    let Some(conditions) = conditions.and_then(Value::as_array_mut) else {
+        return;
+    };
+    let Some(condition) = conditions
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+    else {
+        return;
+    };
+    if let Some(obj) = condition.as_object_mut() {
+        if obj.get("status").and_then(Value::as_str) != Some("False") {
+            obj.insert("lastTransitionTime".into(), Value::from(now));
+        }
+        obj.insert("status".into(), Value::from("False"));
+        obj.insert("reason".into(), Value::from(reason));
+        obj.insert("message".into(), Value::from(message));
     }
 }
 
@@ -162,6 +232,37 @@ mod tests {
         assert_eq!(time_of(&store), "2026-01-01T00:00:00Z");
         store.replace(vec![route("False", "NoMatchingParent")], "2026-01-03T00:00:00Z");
         assert_eq!(time_of(&store), "2026-01-03T00:00:00Z");
+    }
+
+    #[test]
+    fn unbindable_addresses_reach_the_gateway_and_listener_conditions() {
+        let store = StatusStore::default();
+        let gw = json!({"kind": "Gateway", "namespace": "ns", "name": "gw", "status": {
+            "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 3}],
+            "listeners": [
+                {"name": "a", "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed"}]},
+                {"name": "b", "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed"}]}
+            ]
+        }});
+        store.replace(vec![gw], "2026-01-01T00:00:00Z");
+        store.set_gateway_false(
+            GatewayCondition {
+                namespace: "ns",
+                name: "gw",
+                gateway_condition: Some(("Programmed", "AddressNotUsable")),
+                sections: &["a"],
+                listener_conditions: &[("Programmed", "Invalid")],
+                message: "in use",
+            },
+            "2026-01-02T00:00:00Z",
+        );
+        let status = &store.snapshot()[0]["status"];
+        assert_eq!(status["conditions"][0]["reason"], "AddressNotUsable");
+        assert_eq!(status["conditions"][0]["status"], "False");
+        assert_eq!(status["conditions"][0]["observedGeneration"], 3);
+        assert_eq!(status["conditions"][0]["lastTransitionTime"], "2026-01-02T00:00:00Z");
+        assert_eq!(status["listeners"][0]["conditions"][0]["status"], "False");
+        assert_eq!(status["listeners"][1]["conditions"][0]["status"], "True");
     }
 
     #[test]

@@ -161,6 +161,47 @@ spec:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_cannot_be_bound_makes_the_gateway_not_programmed() {
+    // Someone else holds 127.0.0.1:port, the address the Gateway asks for.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let yaml = gateway_yaml(port).replace(
+        "  gatewayClassName: rauta\n",
+        "  gatewayClassName: rauta\n  addresses: [{type: IPAddress, value: 127.0.0.1}]\n",
+    );
+    let rauta = Rauta::start(&yaml).await;
+    let gw = rauta.status_of("Gateway", "gw").await;
+    let condition = |t: &str| {
+        gw["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(condition("Accepted")["status"], "True", "{gw:#}");
+    assert_eq!(condition("Programmed")["status"], "False", "{gw:#}");
+    assert_eq!(condition("Programmed")["reason"], "AddressNotUsable");
+    assert!(
+        condition("Programmed")["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}"))
+    );
+    assert_eq!(
+        gw["status"]["listeners"][0]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Programmed")
+            .unwrap()["status"],
+        "False"
+    );
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_and_promtool_accepts_the_metrics() {
     let port = free_port();
     let echo = Backend::start("echo", "echo").await;
