@@ -59,24 +59,24 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
     ),
     (
         "GatewayBackendClientCertificate",
-        "Gateway spec.tls.backend (client certificates to backends) is not implemented",
+        "Gateway spec.tls.backend (client certificates to backends) is not supported by Rauta yet",
     ),
     (
         "GatewayFrontendClientCertificateValidation",
-        "Gateway spec.tls.frontend (client certificate validation) is not implemented",
+        "Gateway spec.tls.frontend (client certificate validation) is not supported by Rauta yet",
     ),
     (
         "GatewayFrontendClientCertificateValidationInsecureFallback",
-        "Gateway spec.tls.frontend is not implemented",
+        "Gateway spec.tls.frontend is not supported by Rauta yet",
     ),
-    ("ListenerSet", "ListenerSet is not implemented"),
+    ("ListenerSet", "ListenerSet is not supported by Rauta yet"),
     (
         "BackendTLSPolicy",
-        "BackendTLSPolicy (TLS to backends) is not implemented",
+        "BackendTLSPolicy (TLS to backends) is not supported by Rauta yet",
     ),
     (
         "BackendTLSPolicySANValidation",
-        "BackendTLSPolicy (TLS to backends) is not implemented",
+        "BackendTLSPolicy (TLS to backends) is not supported by Rauta yet",
     ),
     ("GRPCRouteNamedRouteRule", "counted in no profile"),
     ("GRPCRouteRequestHeaderModifier", "counted in no profile"),
@@ -93,7 +93,7 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
         "no standalone TLSRoute scenarios yet (TLS echo backends to come)",
     ),
     ("TCPRoute", "no standalone TCPRoute scenarios yet"),
-    ("UDPRoute", "UDPRoute is not implemented"),
+    ("UDPRoute", "UDPRoute is not supported by Rauta yet"),
 ];
 
 /// Whether Rauta claims `feature`.
