@@ -126,7 +126,10 @@ async fn read_client_hello(
         }
         let mut rest = &chunk[..n];
         while !rest.is_empty() {
-            acceptor.read_tls(&mut rest)?;
+            // Ok(0) with bytes left means rustls buffers no more: never spin on it.
+            if acceptor.read_tls(&mut rest)? == 0 {
+                return Err(StreamError::ClientHello("ClientHello does not fit the buffer".into()));
+            }
         }
         match acceptor.accept() {
             Ok(Some(accepted)) => return Ok(accepted),
