@@ -63,7 +63,7 @@ fn render(input: &Path) -> String {
 
 #[test]
 fn golden_files() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let dir = manifest_dir().join("tests/golden");
     let update = std::env::var_os("RAUTA_UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -102,4 +102,10 @@ fn golden_files() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The crate's directory, read when the test runs (cargo sets it) rather than when it was compiled, so
+/// a test binary reused from a shared build cache still finds this checkout's files.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
