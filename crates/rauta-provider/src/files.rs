@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use rauta_translate::{Inputs, ParseError, Problem};
 
+use crate::file_cache::FileCache;
+use crate::generation::GenerationTracker;
+
 /// One problem that stops a configuration from loading.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -32,15 +35,25 @@ pub struct Loaded {
 }
 
 /// Reads Gateway API resources from files and directories.
-#[derive(Clone, Debug)]
+///
+/// It keeps each file's parsed resources between loads and parses again only the files that
+/// changed (see `file_cache`), and it gives resources their `metadata.generation` (see
+/// [`GenerationTracker`]).
+#[derive(Debug)]
 pub struct FileProvider {
     paths: Vec<PathBuf>,
+    cache: FileCache,
+    generations: GenerationTracker,
 }
 
 impl FileProvider {
     /// A provider over `paths` (files or directories).
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        Self { paths }
+        Self {
+            paths,
+            cache: FileCache::default(),
+            generations: GenerationTracker::default(),
+        }
     }
 
     /// The paths given on the command line.
@@ -48,8 +61,10 @@ impl FileProvider {
         &self.paths
     }
 
-    /// Reads and parses every file; returns all errors when any document fails.
-    pub fn load(&self) -> Result<Loaded, Vec<LoadError>> {
+    /// Reads every file that changed since the last load and returns all resources, or all
+    /// errors when any file or document fails (then nothing is returned: a load is all or
+    /// nothing).
+    pub fn load(&mut self) -> Result<Loaded, Vec<LoadError>> {
         let mut loaded = Loaded::default();
         let mut errors = Vec::new();
         for path in &self.paths {
@@ -61,21 +76,23 @@ impl FileProvider {
                 }),
             }
         }
+        self.cache.retain(&loaded.files);
         for file in &loaded.files {
-            let name = file.display().to_string();
-            let text = match std::fs::read_to_string(file) {
-                Ok(text) => text,
-                Err(source) => {
-                    errors.push(LoadError::Io { path: name, source });
-                    continue;
+            match self.cache.refresh(file, &mut self.generations) {
+                Ok(parsed) if errors.is_empty() => {
+                    loaded.inputs.extend_from(&parsed.inputs);
+                    loaded.warnings.extend_from_slice(&parsed.warnings);
                 }
-            };
-            match rauta_translate::parse_documents(&text, &name, &mut loaded.inputs) {
-                Ok(warnings) => loaded.warnings.extend(warnings),
-                Err(e) => errors.push(LoadError::Parse(e)),
+                Ok(_) => {}
+                Err(e) => errors.push(e),
             }
         }
         if errors.is_empty() { Ok(loaded) } else { Err(errors) }
+    }
+
+    /// How many times a file was parsed since this provider was made.
+    pub fn parse_count(&self) -> usize {
+        self.cache.parse_count()
     }
 }
 
@@ -144,5 +161,130 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    fn service(name: &str, port: u16) -> String {
+        format!("apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {{ports: [{{port: {port}}}]}}\n")
+    }
+
+    /// `namespace/name:port` of every Service loaded, sorted.
+    fn services(loaded: &Loaded) -> Vec<String> {
+        let mut out: Vec<String> = loaded
+            .inputs
+            .services
+            .iter()
+            .map(|s| {
+                let port = s
+                    .resource
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.ports.as_ref())
+                    .map_or(0, |p| p[0].port);
+                format!("{}:{port}", s.resource.metadata.name.as_deref().unwrap_or_default())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn only_changed_files_are_parsed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), service("a", 80)).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), service("b", 80)).unwrap();
+        let mut provider = FileProvider::new(vec![dir.path().to_path_buf()]);
+        assert_eq!(services(&provider.load().unwrap()), ["a:80", "b:80"]);
+        assert_eq!(provider.parse_count(), 2);
+
+        // Nothing changed: nothing is parsed.
+        assert_eq!(services(&provider.load().unwrap()), ["a:80", "b:80"]);
+        assert_eq!(provider.parse_count(), 2);
+
+        // One file changes, with the same length: only it is parsed.
+        std::fs::write(dir.path().join("a.yaml"), service("a", 81)).unwrap();
+        assert_eq!(services(&provider.load().unwrap()), ["a:81", "b:80"]);
+        assert_eq!(provider.parse_count(), 3);
+
+        // Rewritten with the same bytes: read, not parsed.
+        std::fs::write(dir.path().join("b.yaml"), service("b", 80)).unwrap();
+        assert_eq!(services(&provider.load().unwrap()), ["a:81", "b:80"]);
+        assert_eq!(provider.parse_count(), 3);
+    }
+
+    #[test]
+    fn deleted_and_renamed_files_leave_and_move() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), service("a", 80)).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), service("b", 80)).unwrap();
+        let mut provider = FileProvider::new(vec![dir.path().to_path_buf()]);
+        provider.load().unwrap();
+
+        std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+        assert_eq!(services(&provider.load().unwrap()), ["b:80"]);
+
+        std::fs::rename(dir.path().join("b.yaml"), dir.path().join("c.yaml")).unwrap();
+        let loaded = provider.load().unwrap();
+        assert_eq!(services(&loaded), ["b:80"]);
+        // Errors and statuses must name the file as it is called now.
+        let source = loaded.inputs.services[0].source.as_ref().unwrap();
+        assert!(source.file.ends_with("c.yaml"), "{}", source.file);
+
+        // A file renamed away from .yaml is no longer read.
+        std::fs::rename(dir.path().join("c.yaml"), dir.path().join("c.txt")).unwrap();
+        assert!(services(&provider.load().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn a_file_that_breaks_rejects_the_load_until_it_is_fixed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), service("a", 80)).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), service("b", 80)).unwrap();
+        let mut provider = FileProvider::new(vec![dir.path().to_path_buf()]);
+        provider.load().unwrap();
+
+        std::fs::write(
+            dir.path().join("b.yaml"),
+            "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {ports: [{port: x}]}\n",
+        )
+        .unwrap();
+        for _ in 0..2 {
+            // Still broken on the next load too: a cache must not hide it.
+            let errors = provider.load().unwrap_err();
+            assert_eq!(errors.len(), 1);
+            let message = errors[0].to_string();
+            assert!(message.contains("b.yaml"), "{message}");
+            assert!(message.contains("Service default/b: spec.ports[0].port"), "{message}");
+        }
+
+        std::fs::write(dir.path().join("b.yaml"), service("b", 80)).unwrap();
+        assert_eq!(services(&provider.load().unwrap()), ["a:80", "b:80"]);
+    }
+
+    #[test]
+    fn generations_survive_the_cache_and_move_with_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), service("a", 80)).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), service("b", 80)).unwrap();
+        let mut provider = FileProvider::new(vec![dir.path().to_path_buf()]);
+        let generation = |loaded: &Loaded, name: &str| {
+            loaded
+                .inputs
+                .services
+                .iter()
+                .find(|s| s.resource.metadata.name.as_deref() == Some(name))
+                .and_then(|s| s.resource.metadata.generation)
+        };
+        let first = provider.load().unwrap();
+        assert_eq!((generation(&first, "a"), generation(&first, "b")), (Some(1), Some(1)));
+        std::fs::write(dir.path().join("a.yaml"), service("a", 81)).unwrap();
+        let second = provider.load().unwrap();
+        assert_eq!((generation(&second, "a"), generation(&second, "b")), (Some(2), Some(1)));
+        // The same spec in a different file (metadata reordered) keeps its generation.
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            "kind: Service\napiVersion: v1\nspec: {ports: [{port: 81}]}\nmetadata: {name: a}\n",
+        )
+        .unwrap();
+        assert_eq!(generation(&provider.load().unwrap(), "a"), Some(2));
     }
 }

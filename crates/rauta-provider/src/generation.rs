@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rauta_translate::{Inputs, Sourced};
@@ -18,13 +19,17 @@ pub struct GenerationTracker {
     seen: HashMap<(&'static str, String, String), (u64, i64)>,
 }
 
-trait Object: Serialize {
+trait Object: Serialize + Clone {
+    fn meta(&self) -> &ObjectMeta;
     fn meta_mut(&mut self) -> &mut ObjectMeta;
 }
 
 macro_rules! object {
     ($($t:ty),*) => {$(
         impl Object for $t {
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
             fn meta_mut(&mut self) -> &mut ObjectMeta {
                 &mut self.metadata
             }
@@ -68,11 +73,13 @@ impl GenerationTracker {
 
     fn kind<T: Object>(&mut self, kind: &'static str, items: &mut [Sourced<T>]) {
         for item in items {
-            let digest = spec_digest(&item.resource);
-            let meta = item.resource.meta_mut();
-            if meta.generation.is_some() {
+            if item.resource.meta().generation.is_some() {
                 continue;
             }
+            // Not shared yet when it was just parsed, so this does not copy.
+            let resource = Arc::make_mut(&mut item.resource);
+            let digest = spec_digest(&*resource);
+            let meta = resource.meta_mut();
             let key = (
                 kind,
                 meta.namespace.clone().unwrap_or_default(),

@@ -4,6 +4,7 @@
 //! a Kubernetes provider (reflectors) will build the same `Inputs` later. Providers do the I/O so
 //! the translator never has to.
 
+mod file_cache;
 mod files;
 mod generation;
 mod watch;

@@ -22,7 +22,7 @@ use crate::index::{Entry, Index};
 use crate::problem::Problem;
 use crate::route::CompiledRoute;
 use crate::route::attach::Attachment;
-use crate::status::{Cond, ResourceStatus, conditions, to_value};
+use crate::status::{Cond, ResourceStatus, Status, conditions};
 use crate::{CONTROLLER_NAME, GATEWAY_GROUP};
 
 /// A policy judged on its own: what it would configure, and its two conditions.
@@ -221,7 +221,7 @@ pub(crate) fn statuses(
             kind: "BackendTLSPolicy".into(),
             namespace: Some(policy.namespace.to_owned()),
             name: policy.name.to_owned(),
-            status: to_value(&BackendTlsPolicyStatus { ancestors }),
+            status: Status::BackendTlsPolicy(BackendTlsPolicyStatus { ancestors }),
         });
     }
     (out, problems)

@@ -7,7 +7,7 @@ use gateway_api::experimental::gatewayclasses::{GatewayClassStatus, GatewayClass
 use crate::CONTROLLER_NAME;
 use crate::index::Index;
 use crate::problem::Problem;
-use crate::status::{Cond, ResourceStatus, conditions, to_value};
+use crate::status::{Cond, ResourceStatus, Status, conditions};
 
 /// The Gateway API features Rauta implements, by their official names, sorted.
 ///
@@ -97,7 +97,7 @@ pub(crate) fn reconcile<'a>(
             kind: "GatewayClass".into(),
             namespace: None,
             name: (*name).to_owned(),
-            status: to_value(&status),
+            status: Status::GatewayClass(status),
         });
         classes.insert(name, accepted.ok);
     }

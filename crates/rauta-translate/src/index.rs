@@ -231,7 +231,7 @@ fn unique<'a, T: Resource>(
         };
         let entry = Entry {
             source: item.source.as_ref(),
-            resource: &item.resource,
+            resource: &*item.resource,
             namespace,
             name,
         };

@@ -1,6 +1,7 @@
 //! The one bundle of resources a translation reads, built the same way by every provider.
 
 use std::fmt;
+use std::sync::Arc;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::experimental::gatewayclasses::GatewayClass;
@@ -34,18 +35,33 @@ impl fmt::Display for Source {
 }
 
 /// A resource and where it came from.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// The resource is shared: a provider that caches parsed files hands the same resource to every
+/// translation until its file changes, without copying it.
+#[derive(Debug, PartialEq)]
 pub struct Sourced<T> {
     /// Origin of the resource; `None` when built in code.
     pub source: Option<Source>,
     /// The resource.
-    pub resource: T,
+    pub resource: Arc<T>,
+}
+
+impl<T> Clone for Sourced<T> {
+    fn clone(&self) -> Self {
+        Self {
+            source: self.source.clone(),
+            resource: Arc::clone(&self.resource),
+        }
+    }
 }
 
 impl<T> Sourced<T> {
     /// Wraps a resource with its origin.
     pub fn new(source: Option<Source>, resource: T) -> Self {
-        Self { source, resource }
+        Self {
+            source,
+            resource: Arc::new(resource),
+        }
     }
 }
 
@@ -79,4 +95,92 @@ pub struct Inputs {
     pub config_maps: Vec<Sourced<ConfigMap>>,
     /// BackendTLSPolicies.
     pub backend_tls_policies: Vec<Sourced<BackendTlsPolicy>>,
+}
+
+impl Inputs {
+    /// Adds every resource of `other`, after those already here.
+    pub fn append(&mut self, other: Inputs) {
+        let Inputs {
+            gateway_classes,
+            gateways,
+            http_routes,
+            grpc_routes,
+            tls_routes,
+            tcp_routes,
+            reference_grants,
+            namespaces,
+            services,
+            endpoint_slices,
+            secrets,
+            config_maps,
+            backend_tls_policies,
+        } = other;
+        self.gateway_classes.extend(gateway_classes);
+        self.gateways.extend(gateways);
+        self.http_routes.extend(http_routes);
+        self.grpc_routes.extend(grpc_routes);
+        self.tls_routes.extend(tls_routes);
+        self.tcp_routes.extend(tcp_routes);
+        self.reference_grants.extend(reference_grants);
+        self.namespaces.extend(namespaces);
+        self.services.extend(services);
+        self.endpoint_slices.extend(endpoint_slices);
+        self.secrets.extend(secrets);
+        self.config_maps.extend(config_maps);
+        self.backend_tls_policies.extend(backend_tls_policies);
+    }
+
+    /// Adds every resource of `other` (sharing, not copying, the resources), after those here.
+    pub fn extend_from(&mut self, other: &Inputs) {
+        let Inputs {
+            gateway_classes,
+            gateways,
+            http_routes,
+            grpc_routes,
+            tls_routes,
+            tcp_routes,
+            reference_grants,
+            namespaces,
+            services,
+            endpoint_slices,
+            secrets,
+            config_maps,
+            backend_tls_policies,
+        } = other;
+        self.gateway_classes.extend_from_slice(gateway_classes);
+        self.gateways.extend_from_slice(gateways);
+        self.http_routes.extend_from_slice(http_routes);
+        self.grpc_routes.extend_from_slice(grpc_routes);
+        self.tls_routes.extend_from_slice(tls_routes);
+        self.tcp_routes.extend_from_slice(tcp_routes);
+        self.reference_grants.extend_from_slice(reference_grants);
+        self.namespaces.extend_from_slice(namespaces);
+        self.services.extend_from_slice(services);
+        self.endpoint_slices.extend_from_slice(endpoint_slices);
+        self.secrets.extend_from_slice(secrets);
+        self.config_maps.extend_from_slice(config_maps);
+        self.backend_tls_policies.extend_from_slice(backend_tls_policies);
+    }
+
+    /// How many resources there are, of every kind.
+    pub fn len(&self) -> usize {
+        self.gateway_classes.len()
+            + self.gateways.len()
+            + self.http_routes.len()
+            + self.grpc_routes.len()
+            + self.tls_routes.len()
+            + self.tcp_routes.len()
+            + self.reference_grants.len()
+            + self.namespaces.len()
+            + self.services.len()
+            + self.endpoint_slices.len()
+            + self.secrets.len()
+            + self.config_maps.len()
+            + self.backend_tls_policies.len()
+    }
+
+    /// True when there is no resource at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

@@ -36,7 +36,7 @@ pub use gateway_class::SUPPORTED_FEATURES;
 pub use inputs::{Inputs, Source, Sourced};
 pub use parse::{ParseError, ResourceError, parse_documents};
 pub use problem::{Problem, Severity};
-pub use status::ResourceStatus;
+pub use status::{ConditionTarget, ResourceStatus, Status};
 
 /// The `controllerName` of Rauta's GatewayClasses.
 pub const CONTROLLER_NAME: &str = "rauta.io/gateway-controller";

@@ -153,34 +153,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
         })?;
         add(value, &origin, "", &mut staged, &mut warnings)?;
     }
-    let Inputs {
-        gateway_classes,
-        gateways,
-        http_routes,
-        grpc_routes,
-        tls_routes,
-        tcp_routes,
-        reference_grants,
-        namespaces,
-        services,
-        endpoint_slices,
-        secrets,
-        config_maps,
-        backend_tls_policies,
-    } = staged;
-    inputs.gateway_classes.extend(gateway_classes);
-    inputs.gateways.extend(gateways);
-    inputs.http_routes.extend(http_routes);
-    inputs.grpc_routes.extend(grpc_routes);
-    inputs.tls_routes.extend(tls_routes);
-    inputs.tcp_routes.extend(tcp_routes);
-    inputs.reference_grants.extend(reference_grants);
-    inputs.namespaces.extend(namespaces);
-    inputs.services.extend(services);
-    inputs.endpoint_slices.extend(endpoint_slices);
-    inputs.secrets.extend(secrets);
-    inputs.config_maps.extend(config_maps);
-    inputs.backend_tls_policies.extend(backend_tls_policies);
+    inputs.append(staged);
     Ok(warnings)
 }
 

@@ -16,7 +16,7 @@ use rauta_proxy::DataPlane;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::status_store::StatusStore;
+use crate::status_store::{Rendered, StatusStore};
 
 /// What the admin endpoints read.
 pub struct AdminState {
@@ -106,7 +106,7 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
             }
         }
         "/config" => json(&*state.dataplane.snapshot()),
-        "/status" => json(&state.statuses.snapshot()),
+        "/status" => state.statuses.with_entries(|entries| json(&Rendered(entries))),
         _ => text(
             StatusCode::NOT_FOUND,
             "not found: try /ready, /healthz, /metrics, /config, /status\n",

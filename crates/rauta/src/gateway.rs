@@ -4,9 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rauta_provider::{FileProvider, GenerationTracker, LoadError};
+use jiff::Timestamp;
+use rauta_provider::{FileProvider, LoadError};
 use rauta_proxy::{ApplyError, BindFailure};
-use rauta_translate::{Problem, Severity};
+use rauta_translate::{Problem, ResourceStatus, Severity};
 
 use crate::admin::AdminState;
 use crate::reload_metrics::ReloadMetrics;
@@ -15,7 +16,6 @@ use crate::status_store::GatewayCondition;
 /// Loads the configuration and applies it, keeping the last good one when a load fails.
 pub struct Gateway {
     provider: FileProvider,
-    generations: GenerationTracker,
     admin: Arc<AdminState>,
     metrics: ReloadMetrics,
     reported: HashSet<String>,
@@ -26,22 +26,22 @@ impl Gateway {
     pub fn new(provider: FileProvider, admin: Arc<AdminState>, metrics: ReloadMetrics) -> Self {
         Self {
             provider,
-            generations: GenerationTracker::default(),
             admin,
             metrics,
             reported: HashSet::new(),
         }
     }
 
-    /// Reads every file again and applies the result.
+    /// Reads the files again (parsing only those that changed) and applies the result.
     ///
     /// A file that does not parse rejects the whole load: the last good snapshot keeps serving and
     /// the error is logged (file, resource, field), counted and shown in `/status`. Resources that
     /// parse but are invalid are handled as Kubernetes would: the translator leaves them out of the
     /// snapshot (or answers 500 for their invalid backends) and reports them in their statuses.
     pub async fn reload(&mut self) {
-        let now = now_rfc3339();
-        let mut loaded = match self.provider.load() {
+        let now = now();
+        let mut phases = Phases::start();
+        let loaded = match self.provider.load() {
             Ok(loaded) => loaded,
             Err(errors) => {
                 for e in &errors {
@@ -50,39 +50,40 @@ impl Gateway {
                 self.metrics.rejected();
                 self.admin
                     .statuses
-                    .mark_rejected(errors.iter().filter_map(rejected_status).collect(), &now);
+                    .mark_rejected(errors.iter().filter_map(rejected_status).collect(), now);
                 return;
             }
         };
-        self.generations.assign(&mut loaded.inputs);
+        phases.lap("load");
         let translation = rauta_translate::translate(&loaded.inputs);
+        phases.lap("translate");
         self.report(loaded.warnings.iter().chain(&translation.problems));
         let errors = translation
             .problems
             .iter()
             .filter(|p| p.severity == Severity::Error)
             .count();
-        let statuses = translation
-            .statuses
-            .iter()
-            .filter_map(|s| serde_json::to_value(s).ok())
-            .collect();
-        self.admin.statuses.replace(statuses, &now);
+        self.admin.statuses.replace(translation.statuses, now);
+        phases.lap("statuses");
         let snapshot = Arc::new(translation.snapshot);
         if let Err(e) = self.admin.dataplane.apply(snapshot).await {
             tracing::error!(error = %e, "some listeners could not be opened; the others serve");
             if let ApplyError::Binds(failures) = &e {
-                self.report_bind_failures(failures, &now);
+                self.report_bind_failures(failures, now);
             }
         }
+        phases.lap("apply");
         self.admin.ready.store(true, Ordering::Release);
         self.metrics.applied(errors);
+        drop(loaded.inputs);
+        phases.lap("drop");
+        tracing::debug!(phases = %phases, parsed_files = self.provider.parse_count(), "reload timing");
         tracing::info!(files = loaded.files.len(), problems = errors, "configuration applied");
     }
 
     /// Puts what only binding can find out into the Gateway statuses: a Gateway address that
     /// cannot be bound is `Programmed=False AddressNotUsable`; its listeners are not programmed.
-    fn report_bind_failures(&self, failures: &[BindFailure], now: &str) {
+    fn report_bind_failures(&self, failures: &[BindFailure], now: Timestamp) {
         for failure in failures {
             let message = failure.to_string();
             let mut gateways: Vec<(&str, &str)> = failure
@@ -134,25 +135,46 @@ impl Gateway {
     }
 }
 
-/// A `/status` entry for a resource whose document failed to parse.
-fn rejected_status(error: &LoadError) -> Option<serde_json::Value> {
-    let LoadError::Parse(parse) = error else { return None };
-    let (kind, namespace, name) = parse.resource()?;
-    Some(serde_json::json!({
-        "kind": kind,
-        "namespace": namespace,
-        "name": name,
-        "status": {"conditions": [{
-            "type": "Accepted",
-            "status": "False",
-            "reason": "Invalid",
-            "message": parse.to_string(),
-            "lastTransitionTime": "1970-01-01T00:00:00Z",
-        }]},
-    }))
+/// How long each phase of a reload took, for the debug log.
+struct Phases {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, std::time::Duration)>,
 }
 
-/// The current time in RFC 3339, as Kubernetes writes condition times.
-pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+impl Phases {
+    fn start() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((name, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, took)) in self.laps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{name}={:.2}ms", took.as_secs_f64() * 1e3)?;
+        }
+        Ok(())
+    }
+}
+
+/// A `/status` entry for a resource whose document failed to parse.
+fn rejected_status(error: &LoadError) -> Option<ResourceStatus> {
+    let LoadError::Parse(parse) = error else { return None };
+    let (kind, namespace, name) = parse.resource()?;
+    Some(ResourceStatus::rejected(kind, namespace, name, parse.to_string()))
+}
+
+/// The current time, to the second, as Kubernetes writes condition times.
+fn now() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
 }

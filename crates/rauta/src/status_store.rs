@@ -3,30 +3,31 @@
 //! The translator has no clock: it writes the Unix epoch into every condition. Here each condition
 //! keeps the time of the previous status when its `status` did not change (Kubernetes semantics:
 //! the time of the last transition), and gets the current time when it did or is new.
+//!
+//! Statuses are kept typed ([`ResourceStatus`]); `/status` renders them as JSON when asked.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use serde_json::Value;
+use jiff::Timestamp;
+use rauta_translate::{ConditionTarget, ResourceStatus};
+use serde::{Serialize, Serializer};
 
-/// Identity of one resource in `/status`.
-type Key = (String, String, String);
+/// Identity of one resource in `/status`: kind, namespace (empty for cluster-scoped), name.
+type Key<'a> = (&'a str, &'a str, &'a str);
+
+fn key_of(entry: &ResourceStatus) -> Key<'_> {
+    (
+        entry.kind.as_str(),
+        entry.namespace.as_deref().unwrap_or_default(),
+        entry.name.as_str(),
+    )
+}
 
 /// Latest statuses by resource, plus the load errors of a rejected reload.
 #[derive(Debug, Default)]
 pub struct StatusStore {
-    inner: RwLock<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    entries: Vec<Value>,
-    by_key: HashMap<Key, usize>,
-}
-
-fn key_of(entry: &Value) -> Key {
-    let field = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    (field("kind"), field("namespace"), field("name"))
+    entries: RwLock<Vec<ResourceStatus>>,
 }
 
 impl StatusStore {
@@ -35,74 +36,76 @@ impl StatusStore {
         Arc::new(Self::default())
     }
 
-    /// Replaces every status with `entries` (`{kind, namespace, name, status}` objects), carrying
-    /// transition times over from the previous ones; `now` is RFC 3339.
-    pub fn replace(&self, mut entries: Vec<Value>, now: &str) {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        for entry in &mut entries {
-            let previous = inner.by_key.get(&key_of(entry)).and_then(|&i| inner.entries.get(i));
-            let previous_status = previous.and_then(|p| p.get("status"));
-            if let Some(status) = entry.get_mut("status") {
-                fill_times(status, previous_status, now);
+    /// Replaces every status with `entries`, carrying transition times over from the previous
+    /// ones.
+    pub fn replace(&self, mut entries: Vec<ResourceStatus>, now: Timestamp) {
+        let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        {
+            let previous: HashMap<Key<'_>, &ResourceStatus> = current.iter().map(|e| (key_of(e), e)).collect();
+            for entry in &mut entries {
+                let before = previous.get(&key_of(entry)).copied();
+                entry.carry_transition_times(before, now);
             }
         }
-        inner.by_key = entries.iter().enumerate().map(|(i, e)| (key_of(e), i)).collect();
-        inner.entries = entries;
+        let old = std::mem::replace(&mut *current, entries);
+        drop(current);
+        // Freed outside the lock: thousands of statuses take a while to drop.
+        drop(old);
     }
 
     /// Marks resources whose latest version failed to load (the rest keep their statuses).
-    pub fn mark_rejected(&self, rejected: Vec<Value>, now: &str) {
-        let mut entries = self.snapshot();
+    pub fn mark_rejected(&self, rejected: Vec<ResourceStatus>, now: Timestamp) {
+        let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
         for mut entry in rejected {
-            let key = key_of(&entry);
-            match entries.iter().position(|e| key_of(e) == key) {
-                Some(i) => entries[i] = entry,
-                None => {
-                    if let Some(status) = entry.get_mut("status") {
-                        fill_times(status, None, now);
-                    }
-                    entries.push(entry);
-                }
+            let position = current.iter().position(|e| key_of(e) == key_of(&entry));
+            entry.carry_transition_times(position.and_then(|i| current.get(i)), now);
+            match position.and_then(|i| current.get_mut(i)) {
+                Some(slot) => *slot = entry,
+                None => current.push(entry),
             }
         }
-        self.replace(entries, now);
     }
 
     /// Sets condition `kind` of the Gateway `namespace/name` (and, for each of `sections`, of that
     /// listener's status) to False with `reason`/`message`: what only serving can find out, such as
     /// an address that cannot be bound.
-    pub fn set_gateway_false(&self, gateway: GatewayCondition<'_>, now: &str) {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        let key = (
-            "Gateway".to_owned(),
-            gateway.namespace.to_owned(),
-            gateway.name.to_owned(),
-        );
-        let Some(&index) = inner.by_key.get(&key) else { return };
-        let Some(status) = inner.entries.get_mut(index).and_then(|e| e.get_mut("status")) else {
+    pub fn set_gateway_false(&self, gateway: GatewayCondition<'_>, now: Timestamp) {
+        let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = current
+            .iter_mut()
+            .find(|e| key_of(e) == ("Gateway", gateway.namespace, gateway.name))
+        else {
             return;
         };
         if let Some((kind, reason)) = gateway.gateway_condition {
-            set_false(status.get_mut("conditions"), kind, reason, gateway.message, now);
+            entry.set_false(ConditionTarget::Resource, kind, reason, gateway.message, now);
         }
-        if let Some(listeners) = status.get_mut("listeners").and_then(Value::as_array_mut) {
-            for listener in listeners {
-                let named = listener
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| gateway.sections.contains(&n));
-                if named {
-                    for (kind, reason) in gateway.listener_conditions {
-                        set_false(listener.get_mut("conditions"), kind, reason, gateway.message, now);
-                    }
-                }
+        for section in gateway.sections {
+            for (kind, reason) in gateway.listener_conditions {
+                entry.set_false(ConditionTarget::Listener(section), kind, reason, gateway.message, now);
             }
         }
     }
 
+    /// Calls `f` with every entry, in translation order, without copying them.
+    pub fn with_entries<R>(&self, f: impl FnOnce(&[ResourceStatus]) -> R) -> R {
+        f(&self.entries.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// A copy of every entry, in translation order.
-    pub fn snapshot(&self) -> Vec<Value> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).entries.clone()
+    #[cfg(test)]
+    pub fn snapshot(&self) -> Vec<serde_json::Value> {
+        self.with_entries(|entries| entries.iter().map(ResourceStatus::to_json).collect())
+    }
+}
+
+/// Entries rendered as `/status` serves them: a JSON list of `{kind, name, namespace, status}`
+/// objects with sorted keys. Each entry goes through a JSON tree of its own, one at a time.
+pub struct Rendered<'a>(pub &'a [ResourceStatus]);
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ResourceStatus::to_json))
     }
 }
 
@@ -123,97 +126,32 @@ pub struct GatewayCondition<'a> {
     pub message: &'a str,
 }
 
-/// Sets condition `kind` in a `conditions` array to False, keeping its `observedGeneration`.
-fn set_false(conditions: Option<&mut Value>, kind: &str, reason: &str, message: &str, now: &str) {
-    let Some(conditions) = conditions.and_then(Value::as_array_mut) else {
-        return;
-    };
-    let Some(condition) = conditions
-        .iter_mut()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
-    else {
-        return;
-    };
-    if let Some(obj) = condition.as_object_mut() {
-        if obj.get("status").and_then(Value::as_str) != Some("False") {
-            obj.insert("lastTransitionTime".into(), Value::from(now));
-        }
-        obj.insert("status".into(), Value::from("False"));
-        obj.insert("reason".into(), Value::from(reason));
-        obj.insert("message".into(), Value::from(message));
-    }
-}
-
-/// Walks `status` next to `previous` and sets each condition's `lastTransitionTime`.
-fn fill_times(status: &mut Value, previous: Option<&Value>, now: &str) {
-    match status {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                let prev = previous.and_then(|p| p.get(k));
-                if k == "conditions" {
-                    fill_conditions(v, prev, now);
-                } else {
-                    fill_times(v, prev, now);
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                let prev = previous
-                    .and_then(|p| p.as_array())
-                    .and_then(|a| matching_element(a, item, i));
-                fill_times(item, prev, now);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The previous element that plays the same part: same `name` (listeners), same `parentRef`
-/// (route parents), else the same position.
-fn matching_element<'a>(previous: &'a [Value], item: &Value, index: usize) -> Option<&'a Value> {
-    for id in ["name", "parentRef", "ancestorRef"] {
-        if let Some(wanted) = item.get(id) {
-            return previous.iter().find(|p| p.get(id) == Some(wanted));
-        }
-    }
-    previous.get(index)
-}
-
-fn fill_conditions(conditions: &mut Value, previous: Option<&Value>, now: &str) {
-    let Some(conditions) = conditions.as_array_mut() else {
-        return;
-    };
-    for condition in conditions {
-        let kind = condition.get("type").cloned();
-        let old = previous
-            .and_then(Value::as_array)
-            .and_then(|p| p.iter().find(|c| c.get("type").cloned() == kind));
-        let time = match old {
-            Some(old) if old.get("status") == condition.get("status") => old
-                .get("lastTransitionTime")
-                .cloned()
-                .unwrap_or_else(|| Value::from(now)),
-            _ => Value::from(now),
-        };
-        if let Some(obj) = condition.as_object_mut() {
-            obj.insert("lastTransitionTime".into(), time);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use rauta_translate::Status;
     use serde_json::json;
 
     use super::*;
 
-    fn route(status: &str, reason: &str) -> Value {
-        json!({"kind": "HTTPRoute", "namespace": "default", "name": "r", "status": {"parents": [
-            {"parentRef": {"name": "gw"}, "conditions": [
-                {"type": "Accepted", "status": status, "reason": reason, "lastTransitionTime": "1970-01-01T00:00:00Z"}
-            ]}
-        ]}})
+    fn at(time: &str) -> Timestamp {
+        time.parse().unwrap()
+    }
+
+    fn route(status: &str, reason: &str) -> ResourceStatus {
+        ResourceStatus {
+            kind: "HTTPRoute".into(),
+            namespace: Some("default".into()),
+            name: "r".into(),
+            status: Status::Route(
+                serde_json::from_value(json!({"parents": [
+                    {"parentRef": {"name": "gw"}, "controllerName": "c", "conditions": [
+                        {"type": "Accepted", "status": status, "reason": reason, "message": "",
+                         "lastTransitionTime": "1970-01-01T00:00:00Z"}
+                    ]}
+                ]}))
+                .unwrap(),
+            ),
+        }
     }
 
     fn time_of(store: &StatusStore) -> String {
@@ -226,25 +164,41 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_changes() {
         let store = StatusStore::default();
-        store.replace(vec![route("True", "Accepted")], "2026-01-01T00:00:00Z");
+        store.replace(vec![route("True", "Accepted")], at("2026-01-01T00:00:00Z"));
         assert_eq!(time_of(&store), "2026-01-01T00:00:00Z");
-        store.replace(vec![route("True", "Accepted")], "2026-01-02T00:00:00Z");
+        store.replace(vec![route("True", "Accepted")], at("2026-01-02T00:00:00Z"));
         assert_eq!(time_of(&store), "2026-01-01T00:00:00Z");
-        store.replace(vec![route("False", "NoMatchingParent")], "2026-01-03T00:00:00Z");
+        store.replace(vec![route("False", "NoMatchingParent")], at("2026-01-03T00:00:00Z"));
         assert_eq!(time_of(&store), "2026-01-03T00:00:00Z");
     }
 
     #[test]
     fn unbindable_addresses_reach_the_gateway_and_listener_conditions() {
         let store = StatusStore::default();
-        let gw = json!({"kind": "Gateway", "namespace": "ns", "name": "gw", "status": {
-            "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed", "observedGeneration": 3}],
-            "listeners": [
-                {"name": "a", "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed"}]},
-                {"name": "b", "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed"}]}
-            ]
-        }});
-        store.replace(vec![gw], "2026-01-01T00:00:00Z");
+        let condition = |observed: Option<i64>| {
+            let mut c = json!({"type": "Programmed", "status": "True", "reason": "Programmed", "message": "",
+                               "lastTransitionTime": "1970-01-01T00:00:00Z"});
+            if let Some(g) = observed {
+                c["observedGeneration"] = json!(g);
+            }
+            c
+        };
+        let gw = ResourceStatus {
+            kind: "Gateway".into(),
+            namespace: Some("ns".into()),
+            name: "gw".into(),
+            status: Status::Gateway(
+                serde_json::from_value(json!({
+                    "conditions": [condition(Some(3))],
+                    "listeners": [
+                        {"name": "a", "attachedRoutes": 0, "supportedKinds": [], "conditions": [condition(None)]},
+                        {"name": "b", "attachedRoutes": 0, "supportedKinds": [], "conditions": [condition(None)]}
+                    ]
+                }))
+                .unwrap(),
+            ),
+        };
+        store.replace(vec![gw], at("2026-01-01T00:00:00Z"));
         store.set_gateway_false(
             GatewayCondition {
                 namespace: "ns",
@@ -254,26 +208,58 @@ mod tests {
                 listener_conditions: &[("Programmed", "Invalid")],
                 message: "in use",
             },
-            "2026-01-02T00:00:00Z",
+            at("2026-01-02T00:00:00Z"),
         );
         let status = &store.snapshot()[0]["status"];
         assert_eq!(status["conditions"][0]["reason"], "AddressNotUsable");
         assert_eq!(status["conditions"][0]["status"], "False");
+        assert_eq!(status["conditions"][0]["message"], "in use");
         assert_eq!(status["conditions"][0]["observedGeneration"], 3);
         assert_eq!(status["conditions"][0]["lastTransitionTime"], "2026-01-02T00:00:00Z");
         assert_eq!(status["listeners"][0]["conditions"][0]["status"], "False");
+        assert_eq!(status["listeners"][0]["conditions"][0]["reason"], "Invalid");
         assert_eq!(status["listeners"][1]["conditions"][0]["status"], "True");
+        assert_eq!(
+            status["listeners"][1]["conditions"][0]["lastTransitionTime"],
+            "2026-01-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn rejected_entries_replace_their_resource_only() {
         let store = StatusStore::default();
-        let other = json!({"kind": "Gateway", "namespace": "default", "name": "gw", "status": {}});
-        store.replace(vec![route("True", "Accepted"), other.clone()], "2026-01-01T00:00:00Z");
-        store.mark_rejected(vec![route("False", "Invalid")], "2026-01-02T00:00:00Z");
+        let other = ResourceStatus {
+            kind: "Gateway".into(),
+            namespace: Some("default".into()),
+            name: "gw".into(),
+            status: Status::Gateway(Default::default()),
+        };
+        store.replace(
+            vec![route("True", "Accepted"), other.clone()],
+            at("2026-01-01T00:00:00Z"),
+        );
+        let rejected = ResourceStatus::rejected("HTTPRoute", Some("default"), "r", "f.yaml: bad".into());
+        store.mark_rejected(vec![rejected], at("2026-01-02T00:00:00Z"));
         let all = store.snapshot();
         assert_eq!(all.len(), 2);
-        assert_eq!(all[0]["status"]["parents"][0]["conditions"][0]["reason"], "Invalid");
-        assert_eq!(all[1], other);
+        assert_eq!(
+            all[0],
+            json!({"kind": "HTTPRoute", "namespace": "default", "name": "r", "status": {"conditions": [
+                {"type": "Accepted", "status": "False", "reason": "Invalid", "message": "f.yaml: bad",
+                 "lastTransitionTime": "2026-01-02T00:00:00Z"}
+            ]}})
+        );
+        assert_eq!(all[1], other.to_json());
+    }
+
+    #[test]
+    fn rendered_entries_have_sorted_keys() {
+        let store = StatusStore::default();
+        store.replace(vec![route("True", "Accepted")], at("2026-01-01T00:00:00Z"));
+        let text = store.with_entries(|e| serde_json::to_string(&Rendered(e)).unwrap());
+        assert_eq!(
+            text,
+            r#"[{"kind":"HTTPRoute","name":"r","namespace":"default","status":{"parents":[{"conditions":[{"lastTransitionTime":"2026-01-01T00:00:00Z","message":"","reason":"Accepted","status":"True","type":"Accepted"}],"controllerName":"c","parentRef":{"name":"gw"}}]}}]"#
+        );
     }
 }

@@ -3,15 +3,15 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use rauta_provider::{FileProvider, GenerationTracker};
+use rauta_provider::FileProvider;
 use rauta_translate::Severity;
 use serde_json::Value;
 
 use crate::cli::ValidateArgs;
 
 pub fn main(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let provider = FileProvider::new(args.paths);
-    let mut loaded = match provider.load() {
+    let mut provider = FileProvider::new(args.paths);
+    let loaded = match provider.load() {
         Ok(loaded) => loaded,
         Err(errors) => {
             for e in &errors {
@@ -21,7 +21,6 @@ pub fn main(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    GenerationTracker::default().assign(&mut loaded.inputs);
     let translation = rauta_translate::translate(&loaded.inputs);
     let mut out = String::new();
     let mut not_accepted = 0;

@@ -6,7 +6,7 @@ use gateway_api::experimental::gateways::{
 
 use super::{GatewayState, ListenerState};
 use crate::GATEWAY_GROUP;
-use crate::status::{Cond, ResourceStatus, conditions, to_value};
+use crate::status::{Cond, ResourceStatus, Status, conditions};
 
 /// The Gateway's status; `attachedRoutes` counts the routes attached to each listener, whether
 /// or not it is programmed.
@@ -78,7 +78,7 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
         kind: "Gateway".into(),
         namespace: Some(gw.entry.namespace.to_owned()),
         name: gw.entry.name.to_owned(),
-        status: to_value(&status),
+        status: Status::Gateway(status),
     }
 }
 

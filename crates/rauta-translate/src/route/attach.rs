@@ -11,7 +11,7 @@ use super::CompiledRoute;
 use crate::gateway::GatewayState;
 use crate::index::Index;
 use crate::problem::Problem;
-use crate::status::{Cond, ResourceStatus, conditions, to_value};
+use crate::status::{Cond, ResourceStatus, Status, conditions};
 use crate::{CONTROLLER_NAME, GATEWAY_GROUP};
 
 /// A route attached to a listener, with the hostnames it serves there (the intersections of its
@@ -95,7 +95,7 @@ pub(crate) fn attach(
                 kind: route.meta.kind.as_str().into(),
                 namespace: Some(route.meta.namespace.to_owned()),
                 name: route.meta.name.to_owned(),
-                status: to_value(&HttpRouteStatus { parents }),
+                status: Status::Route(HttpRouteStatus { parents }),
             });
         }
         problems.extend(parent_problems);
