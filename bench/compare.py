@@ -45,6 +45,13 @@ PORTS = {
     "rauta": (18104, 18204, 18104),
 }
 PROXIES = list(PORTS)
+# Added to every port (--port-offset), so that two runs on one machine do not collide.
+PORT_OFFSET = 0
+
+
+def P(port):
+    """A fixed port of the harness, shifted by --port-offset."""
+    return port + PORT_OFFSET
 ROUTES_MANY = 5000
 
 LOAD_CPU = "0"
@@ -586,15 +593,15 @@ class Bench:
                      logdir=self.out)
         elif name == "rauta":
             h1, tls, _ = PORTS["rauta"]
-            p = Rauta("rauta", d, h1, tls, 18199, self.crt, self.key, routes_yaml or route("all", "/"),
+            p = Rauta("rauta", d, h1, tls, P(18199), self.crt, self.key, routes_yaml or route("all", "/"),
                       self.out).proc
         elif name == "rauta-5k":
-            p = Rauta("rauta-5k", d, 18105, 18205, 18198, self.crt, self.key,
+            p = Rauta("rauta-5k", d, P(18105), P(18205), P(18198), self.crt, self.key,
                       routes_yaml or many_routes(ROUTES_MANY), self.out).proc
         else:
             raise ValueError(name)
         self.procs[name] = p
-        port = 18105 if name == "rauta-5k" else PORTS[name][0]
+        port = P(18105) if name == "rauta-5k" else PORTS[name][0]
         path = f"/r/{ROUTES_MANY - 1:05d}"
         if not wait_http(port, path, timeout=60, proc=p):
             raise SystemExit(f"{name} did not start; see {self.out}/{name}.log")
@@ -687,7 +694,7 @@ class Bench:
         self.start("rauta-5k")
         path = f"/r/{ROUTES_MANY - 1:05d}"
         for rnd in range(1, a.rounds + 1):
-            for t, port in (("rauta", PORTS["rauta"][0]), ("rauta-5k", 18105)):
+            for t, port in (("rauta", PORTS["rauta"][0]), ("rauta-5k", P(18105))):
                 argv = ["wrk", "-t1", "-c32", f"-d{a.duration}s", "--latency", f"http://127.0.0.1:{port}{path}"]
                 run(["wrk", "-t1", "-c32", "-d1s", f"http://127.0.0.1:{port}{path}"], timeout=30)
                 r = measure(self.procs[t].pid, argv, parse_wrk, a.duration)
@@ -728,7 +735,7 @@ class Bench:
         for rnd in range(1, a.memory_rounds + 1):
             for t in PROXIES + ["rauta-5k"]:
                 p = self.start(t)
-                port = 18105 if t == "rauta-5k" else PORTS[t][0]
+                port = P(18105) if t == "rauta-5k" else PORTS[t][0]
                 time.sleep(1.0)
                 idle = memory_kib(p.pid, "VmRSS")
                 r = {"idle_rss_kib": idle}
@@ -763,14 +770,14 @@ class Bench:
         a = self.args
         self.stop_all_proxies()
         for label, routes_yaml in (("1", route("base", "/base")), (str(ROUTES_MANY), many_routes(ROUTES_MANY))):
-            inst = Rauta(f"rauta-prop-{label}", self.d, 18106, 18206, 18197, self.crt, self.key, routes_yaml, self.out)
+            inst = Rauta(f"rauta-prop-{label}", self.d, P(18106), P(18206), P(18197), self.crt, self.key, routes_yaml, self.out)
             probe_path = "/base" if label == "1" else f"/r/{ROUTES_MANY - 1:05d}"
-            if not wait_http(18106, probe_path, timeout=60):
+            if not wait_http(P(18106), probe_path, timeout=60):
                 raise SystemExit("rauta (propagation) did not start")
             times = []
             for i in range(a.propagation_samples):
                 path = f"/p/{label}-{i}"
-                conn = http.client.HTTPConnection("127.0.0.1", 18106, timeout=2)
+                conn = http.client.HTTPConnection("127.0.0.1", P(18106), timeout=2)
                 t0 = time.monotonic()
                 write(os.path.join(inst.dir, f"20-new-{i}.yaml"), route(f"new-{i}", path, kind="Exact"))
                 status, elapsed = None, None
@@ -782,7 +789,7 @@ class Bench:
                         status = resp.status
                     except (OSError, http.client.HTTPException):
                         conn.close()
-                        conn = http.client.HTTPConnection("127.0.0.1", 18106, timeout=2)
+                        conn = http.client.HTTPConnection("127.0.0.1", P(18106), timeout=2)
                     if status == 200:
                         elapsed = time.monotonic() - t0
                         break
@@ -804,14 +811,14 @@ class Bench:
         self.stop_all_proxies()
         stable = [route(f"stable-{i}", f"/s/{i}") for i in range(20)]
         changing = [route(f"change-{i}", f"/c/{i}") for i in range(10)]
-        inst = Rauta("rauta-churn", self.d, 18107, 18207, 18196, self.crt, self.key, "".join(stable), self.out)
+        inst = Rauta("rauta-churn", self.d, P(18107), P(18207), P(18196), self.crt, self.key, "".join(stable), self.out)
         for i, r in enumerate(changing):
             write(os.path.join(inst.dir, f"30-change-{i}.yaml"), r)
-        if not wait_http(18107, "/c/9", timeout=60):
+        if not wait_http(P(18107), "/c/9", timeout=60):
             raise SystemExit("rauta (churn) did not start")
         paths = [x for i in range(10) for x in ("--path", f"/s/{i}", "--path", f"/c/{i}")]
         load = subprocess.Popen(
-            ["taskset", "-c", LOAD_CPU, TOOL, "open-loop", "--addr", "127.0.0.1:18107", *paths,
+            ["taskset", "-c", LOAD_CPU, TOOL, "open-loop", "--addr", f"127.0.0.1:{P(18107)}", *paths,
              "--rate", str(a.churn_rate), "--connections", "32", "--duration", str(a.churn_duration), "--warmup", "1"],
             stdout=subprocess.PIPE, text=True)
         ops = 0
@@ -1053,6 +1060,7 @@ ALL = ["h1-small", "h1-16k", "h1-1m", "https-keepalive", "https-new-conn", "h2-t
 
 
 def main():
+    global BACKEND_PORT, PORTS, PROXIES, PORT_OFFSET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=8, help="seconds per closed-loop measurement")
@@ -1065,8 +1073,21 @@ def main():
     ap.add_argument("--churn-duration", type=int, default=20)
     ap.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of: " + ",".join(ALL))
     ap.add_argument("--out", help="results directory (default bench/results/<time>)")
+    ap.add_argument("--targets", help="comma-separated subset of the proxies to run: " + ",".join(PROXIES)
+                    + " (default: all; the 5,000-route Rauta runs whenever rauta does)")
+    ap.add_argument("--port-offset", type=int, default=0,
+                    help="added to every port the harness uses, to run beside another run")
     args = ap.parse_args()
     args.scenarios = args.scenarios.split(",")
+    PORT_OFFSET = args.port_offset
+    BACKEND_PORT += PORT_OFFSET
+    PORTS = {k: tuple(p + PORT_OFFSET for p in v) for k, v in PORTS.items()}
+    if args.targets:
+        wanted = args.targets.split(",")
+        unknown = set(wanted) - set(PROXIES)
+        if unknown:
+            raise SystemExit(f"unknown targets: {','.join(sorted(unknown))} (known: {','.join(PROXIES)})")
+        PROXIES = [t for t in PROXIES if t in wanted]
     if os.cpu_count() < 2:
         raise SystemExit("needs 2 CPUs: one for the proxy, one for the load generator and backend")
     # 10,000 idle connections need more descriptors than the usual default (root may raise it).

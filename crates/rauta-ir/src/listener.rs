@@ -103,9 +103,9 @@ pub struct VirtualHost {
 /// One `matches[]` entry of one rule, in the listener's precedence order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteEntry {
-    /// The match.
+    /// The match (shared with the data plane's compiled view).
     #[serde(rename = "match")]
-    pub route_match: RouteMatch,
+    pub route_match: Arc<RouteMatch>,
     /// The rule it leads to (shared by all entries of the rule).
     pub rule: Arc<Rule>,
 }

@@ -122,7 +122,9 @@ pub(crate) struct RouteMetrics {
     label: Arc<str>,
     family: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, LatencyHistogram>,
-    requests: [OnceLock<Counter>; SERIES_PER_ROUTE],
+    /// Allocated on the first request: most of thousands of routes may never see one, and the
+    /// slots take ~800 bytes.
+    requests: OnceLock<Box<[OnceLock<Counter>; SERIES_PER_ROUTE]>>,
     duration: OnceLock<LatencyHistogram>,
 }
 
@@ -136,7 +138,7 @@ impl RouteMetrics {
             label,
             family: family.clone(),
             durations: durations.clone(),
-            requests: std::array::from_fn(|_| OnceLock::new()),
+            requests: OnceLock::new(),
             duration: OnceLock::new(),
         }
     }
@@ -150,7 +152,10 @@ impl RouteMetrics {
     pub(crate) fn record(&self, method: MethodClass, status: StatusCode, elapsed: Duration) {
         let class = usize::from((status.as_u16() / 100).clamp(1, 5) - 1);
         let slot = method.0 * STATUS_CLASSES.len() + class;
-        let counter = self.requests[slot].get_or_init(|| {
+        let slots = self
+            .requests
+            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        let counter = slots[slot].get_or_init(|| {
             self.family.get_or_create_owned(&RequestLabels {
                 route: self.label.clone(),
                 method: METHODS[method.0],

@@ -53,7 +53,7 @@ pub(crate) fn select_entry<'r>(
     request: &RequestParts<'_>,
 ) -> Option<&'r RuntimeEntry> {
     let vhost = listener.virtual_hosts.iter().find(|vh| vh.hostname.matches(host))?;
-    let position = vhost.index.first_match(&vhost.routes, |e| &e.route_match, request)?;
+    let position = vhost.index.first_match(&vhost.routes, |e| &*e.route_match, request)?;
     vhost.routes.get(position)
 }
 
@@ -101,7 +101,7 @@ mod tests {
 
     fn entry(m: RouteMatch, name: &str) -> RuntimeEntry {
         RuntimeEntry {
-            route_match: m,
+            route_match: Arc::new(m),
             rule: rule(name),
         }
     }
@@ -116,7 +116,7 @@ mod tests {
                 .into_iter()
                 .map(|(h, routes)| RuntimeVirtualHost {
                     hostname: host(h),
-                    index: RouteIndex::build(routes.iter().map(|e| &e.route_match)),
+                    index: RouteIndex::build(routes.iter().map(|e| &*e.route_match)),
                     routes,
                 })
                 .collect(),

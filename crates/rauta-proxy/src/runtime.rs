@@ -65,7 +65,8 @@ pub(crate) struct RuntimeVirtualHost {
 
 /// One match entry leading to a rule.
 pub(crate) struct RuntimeEntry {
-    pub(crate) route_match: RouteMatch,
+    /// Shared with the snapshot.
+    pub(crate) route_match: Arc<RouteMatch>,
     pub(crate) rule: Arc<RuntimeRule>,
 }
 
@@ -138,12 +139,12 @@ impl Runtime {
                             .iter()
                             .map(|vh| RuntimeVirtualHost {
                                 hostname: vh.hostname.clone(),
-                                index: RouteIndex::build(vh.routes.iter().map(|e| &e.route_match)),
+                                index: RouteIndex::build(vh.routes.iter().map(|e| &*e.route_match)),
                                 routes: vh
                                     .routes
                                     .iter()
                                     .map(|e| RuntimeEntry {
-                                        route_match: e.route_match.clone(),
+                                        route_match: Arc::clone(&e.route_match),
                                         rule: compiler.rule(&e.rule),
                                     })
                                     .collect(),

@@ -1,6 +1,6 @@
 //! Lookup tables over [`Inputs`]: resources by name, in a stable order, duplicates reported once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::experimental::gatewayclasses::GatewayClass;
@@ -235,9 +235,10 @@ fn unique<'a, T: Resource>(
             namespace,
             name,
         };
-        match out.get(&(namespace, name)) {
-            Some(first) => {
+        match out.entry((namespace, name)) {
+            btree_map::Entry::Occupied(first) => {
                 let at = first
+                    .get()
                     .source
                     .map(|s| format!(" (first defined in {s})"))
                     .unwrap_or_default();
@@ -247,8 +248,8 @@ fn unique<'a, T: Resource>(
                         .error("", format!("defined twice{at}; this copy is ignored")),
                 );
             }
-            None => {
-                out.insert((namespace, name), entry);
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(entry);
             }
         }
     }

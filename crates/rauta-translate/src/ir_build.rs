@@ -60,12 +60,20 @@ pub(crate) fn build(
                 Protocol::Tcp => BindProtocol::Tcp,
                 _ => BindProtocol::Http,
             };
-            for ip in gw.bind_ips() {
+            let ips = gw.bind_ips();
+            let mut listener = Some(listener);
+            for (i, ip) in ips.iter().enumerate() {
+                // Moved into the last bind (usually the only one), copied into the others.
+                let copy = if i + 1 == ips.len() {
+                    listener.take()
+                } else {
+                    listener.clone()
+                };
                 binds
-                    .entry(SocketAddr::new(ip, port))
+                    .entry(SocketAddr::new(*ip, port))
                     .or_insert_with(|| (protocol, Vec::new()))
                     .1
-                    .push(listener.clone());
+                    .extend(copy);
             }
         }
     }
@@ -160,7 +168,7 @@ fn virtual_hosts(attachments: &[&Attachment], routes: &[CompiledRoute<'_>]) -> V
             let routes = items
                 .into_iter()
                 .map(|(.., e)| RouteEntry {
-                    route_match: e.route_match.clone(),
+                    route_match: Arc::clone(&e.route_match),
                     rule: Arc::clone(&e.rule),
                 })
                 .collect();

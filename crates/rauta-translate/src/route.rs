@@ -26,7 +26,9 @@ use matches::Invalid;
 /// One `matches[]` entry of a compiled route, ready to be sorted into a virtual host.
 #[derive(Debug)]
 pub(crate) struct CompiledEntry {
-    pub route_match: RouteMatch,
+    /// Shared with the snapshot's entries (one per virtual host that lists it) and the data
+    /// plane's.
+    pub route_match: Arc<RouteMatch>,
     /// Where the match ranks (HTTPRoute and GRPCRoute matches rank by different rules).
     pub precedence: Precedence,
     pub rule: Arc<Rule>,
@@ -149,7 +151,7 @@ pub(crate) fn compile<'a>(
         for (match_index, route_match) in matches.into_iter().enumerate() {
             entries.push(CompiledEntry {
                 precedence: route_match.precedence(),
-                route_match,
+                route_match: Arc::new(route_match),
                 rule: Arc::clone(&rule),
                 rule_index,
                 match_index,

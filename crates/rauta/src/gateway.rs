@@ -57,6 +57,11 @@ impl Gateway {
         phases.lap("load");
         let translation = rauta_translate::translate(&loaded.inputs);
         phases.lap("translate");
+        // Serve first: statuses report what is served (as a Kubernetes controller writes
+        // `Programmed` after programming the data plane), and computing them, logging problems
+        // and freeing the old configuration need not delay the new one.
+        let applied = self.admin.dataplane.apply(Arc::new(translation.snapshot)).await;
+        phases.lap("apply");
         self.report(loaded.warnings.iter().chain(&translation.problems));
         let errors = translation
             .problems
@@ -64,21 +69,20 @@ impl Gateway {
             .filter(|p| p.severity == Severity::Error)
             .count();
         self.admin.statuses.replace(translation.statuses, now);
-        phases.lap("statuses");
-        let snapshot = Arc::new(translation.snapshot);
-        if let Err(e) = self.admin.dataplane.apply(snapshot).await {
+        if let Err(e) = applied {
             tracing::error!(error = %e, "some listeners could not be opened; the others serve");
             if let ApplyError::Binds(failures) = &e {
                 self.report_bind_failures(failures, now);
             }
         }
-        phases.lap("apply");
+        phases.lap("statuses");
         self.admin.ready.store(true, Ordering::Release);
         self.metrics.applied(errors);
-        drop(loaded.inputs);
+        let files = loaded.files.len();
+        drop(loaded);
         phases.lap("drop");
         tracing::debug!(phases = %phases, parsed_files = self.provider.parse_count(), "reload timing");
-        tracing::info!(files = loaded.files.len(), problems = errors, "configuration applied");
+        tracing::info!(files, problems = errors, "configuration applied");
     }
 
     /// Puts what only binding can find out into the Gateway statuses: a Gateway address that

@@ -307,7 +307,7 @@ pub fn with_filters(mut r: Rule, filters: Vec<Filter>) -> Rule {
 
 pub fn prefix(p: &str, r: Rule) -> RouteEntry {
     RouteEntry {
-        route_match: RouteMatch::new(PathMatch::prefix(p), None, vec![], vec![]),
+        route_match: Arc::new(RouteMatch::new(PathMatch::prefix(p), None, vec![], vec![])),
         rule: Arc::new(r),
     }
 }

@@ -74,7 +74,7 @@ pub(crate) fn compile<'a>(
         let (rule, _) = rules::compile(&http_rule, rule_index, &route_ref, &mut ctx);
         for (match_index, (route_match, precedence)) in matches.into_iter().enumerate() {
             entries.push(CompiledEntry {
-                route_match,
+                route_match: Arc::new(route_match),
                 precedence,
                 rule: Arc::clone(&rule),
                 rule_index,

@@ -100,7 +100,7 @@ fn compile<'a, R: Resource, P: Serialize>(
         };
         let (rule, _) = rules::compile(&http_rule, rule_index, &route_ref, &mut ctx);
         entries.push(CompiledEntry {
-            route_match: RouteMatch::default(),
+            route_match: Arc::new(RouteMatch::default()),
             precedence: Precedence::grpc(0, 0, 0),
             rule: Arc::clone(&rule),
             rule_index,
