@@ -249,7 +249,7 @@ impl Ctx {
         let docs: Vec<Value> = docs.into_iter().map(|d| self.admit(d)).collect();
         let mut started = Vec::new();
         for d in docs.iter().filter(|d| manifest::str_at(d, "kind") == "Deployment") {
-            started.extend(self.shared.network.start(d).await?);
+            started.extend(self.shared.network.start(d, &self.shared.certs).await?);
         }
         self.test_pods
             .lock()
