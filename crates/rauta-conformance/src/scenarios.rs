@@ -1,6 +1,8 @@
 //! Every scenario, grouped by area, and the shared setup (base manifests and their pods).
 
+mod backend_tls;
 mod backends;
+mod client_certs;
 mod cors;
 mod filters;
 mod gateway;
@@ -9,6 +11,7 @@ mod https;
 mod invalid;
 mod matching;
 mod redirects;
+mod tls_routes;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +41,9 @@ pub fn all() -> impl Iterator<Item = Scenario> {
         redirects::ALL,
         backends::ALL,
         cors::ALL,
+        backend_tls::ALL,
+        client_certs::ALL,
+        tls_routes::ALL,
     ]
     .into_iter()
     .flat_map(|group| group.iter().copied())
