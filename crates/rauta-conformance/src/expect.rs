@@ -612,6 +612,24 @@ mod tests {
     }
 
     #[test]
+    fn the_backend_must_have_seen_the_sni() {
+        let tls = r#"{"path": "/", "method": "GET", "namespace": "infra", "pod": "tls-backend-a-b", "tls": {"serverName": "abc.example.com"}}"#;
+        let plain = r#"{"path": "/", "method": "GET", "namespace": "infra", "pod": "tls-backend-a-b"}"#;
+        let case = get("/").in_namespace("infra").sni("abc.example.com");
+        assert_eq!(compare(&case, addr(), &answer(200, Some(tls), &[])), Ok(()));
+        assert!(compare(&case, addr(), &answer(200, Some(plain), &[])).is_err());
+        let other = get("/")
+            .in_namespace("infra")
+            .sni("x.example.com")
+            .seen_sni("abc.example.com");
+        assert_eq!(
+            compare(&other, addr(), &answer(200, Some(tls), &[])),
+            Ok(()),
+            "an expected request replaces the request's SNI"
+        );
+    }
+
+    #[test]
     fn redirects() {
         let got = |l: &str| answer(302, None, &[("location", l)]);
         let case = get("/hostname-redirect")

@@ -214,3 +214,53 @@ pub async fn expect_rejected(timeouts: &Timeouts, addr: SocketAddr, server_name:
         timeouts.consistency
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transcript(is_tls: &str, test: &str) -> Transcript {
+        Transcript {
+            welcome: WELCOME.to_owned(),
+            pong: "PONG\n".to_owned(),
+            is_tls: format!("{is_tls}\n"),
+            test: test.to_owned(),
+        }
+    }
+
+    #[test]
+    fn answers_are_checked_like_the_suite() {
+        let expected = LineExpect {
+            backend_is_tls: true,
+            backend: "tcp-backend",
+            namespace: "infra",
+            hostname: "abc.example.com".to_owned(),
+        };
+        let good =
+            r#"{"namespace":"infra","pod":"tcp-backend-abc-de","isTLS":true,"tls":{"serverName":"abc.example.com"}}"#;
+        assert_eq!(check(&transcript("true", good), &expected), Ok(()));
+        assert!(check(&transcript("false", good), &expected).is_err(), "IS_TLS");
+        let other_sni = good.replace("abc.example.com", "tls.example.com");
+        assert!(check(&transcript("true", &other_sni), &expected).is_err(), "SNI");
+        let other_pod = good.replace("tcp-backend-abc", "tcp-backendx-abc");
+        assert!(check(&transcript("true", &other_pod), &expected).is_err(), "pod prefix");
+        let plain = LineExpect {
+            backend_is_tls: false,
+            hostname: String::new(),
+            ..expected
+        };
+        let no_tls = r#"{"namespace":"infra","pod":"tcp-backend-abc-de","isTLS":false}"#;
+        assert_eq!(check(&transcript("false", no_tls), &plain), Ok(()));
+    }
+
+    #[test]
+    fn only_closes_and_resets_are_rejections() {
+        use std::io::{Error, ErrorKind};
+        assert!(is_rejection(&Error::from(ErrorKind::UnexpectedEof)));
+        assert!(is_rejection(&Error::from(ErrorKind::ConnectionReset)));
+        assert!(!is_rejection(&Error::new(
+            ErrorKind::InvalidData,
+            "received fatal alert"
+        )));
+    }
+}
