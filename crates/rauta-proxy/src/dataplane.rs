@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<Semaphore>,
     /// Origin of the connections' coarse activity clocks.
     pub(crate) epoch: Instant,
+    /// Worker runtimes (empty: the applying runtime serves).
+    workers: Vec<tokio::runtime::Handle>,
 }
 
 /// Serves the binds of the last applied [`Snapshot`].
@@ -61,14 +63,21 @@ struct Control {
 
 struct BindHandle {
     phase: watch::Sender<Phase>,
-    accept: JoinHandle<()>,
+    /// One accept loop per worker.
+    accept: Vec<JoinHandle<()>>,
 }
 
 impl BindHandle {
-    /// Stops accepting (dropping the socket) and lets open connections drain.
+    /// Stops accepting (dropping the sockets) and lets open connections drain.
     fn stop(self) {
-        self.accept.abort();
+        self.abort();
         self.phase.send_replace(Phase::Draining);
+    }
+
+    fn abort(&self) {
+        for task in &self.accept {
+            task.abort();
+        }
     }
 }
 
@@ -96,6 +105,7 @@ impl DataPlane {
             connections: Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
             epoch: Instant::now(),
             limits,
+            workers: config.workers,
         };
         Self {
             shared: Arc::new(shared),
@@ -132,8 +142,8 @@ impl DataPlane {
             if control.binds.contains_key(&bind.address) {
                 continue;
             }
-            match listener::open(bind.address) {
-                Ok(socket) => opened.push((bind.address, socket)),
+            match listener::open(bind.address, self.shared.workers.len()) {
+                Ok(sockets) => opened.push((bind.address, sockets)),
                 Err(source) => failures.push(BindFailure {
                     address: bind.address,
                     listeners: bind.listeners.iter().map(|l| l.name.clone()).collect(),
@@ -144,9 +154,16 @@ impl DataPlane {
 
         self.shared.runtime.store(Arc::new(runtime));
 
-        for (address, socket) in opened {
+        for (address, sockets) in opened {
             let (phase, rx) = watch::channel(Phase::Serving);
-            let accept = listener::spawn_accept(self.shared.clone(), socket, address, rx);
+            let accept = sockets
+                .into_iter()
+                .enumerate()
+                .map(|(i, socket)| {
+                    let worker = self.shared.workers.get(i);
+                    listener::spawn_accept(self.shared.clone(), socket, address, rx.clone(), worker)
+                })
+                .collect();
             control.binds.insert(address, BindHandle { phase, accept });
         }
         let wanted: HashSet<SocketAddr> = snapshot.binds.iter().map(|b| b.address).collect();
@@ -203,7 +220,7 @@ impl DataPlane {
 impl Drop for DataPlane {
     fn drop(&mut self) {
         for (_, handle) in self.control.get_mut().binds.drain() {
-            handle.accept.abort();
+            handle.abort();
         }
         self.shared.phase.send_replace(Phase::Closed);
     }
