@@ -41,6 +41,7 @@ mod router;
 mod runtime;
 mod server;
 mod stream;
+mod system_roots;
 mod tls;
 mod upgrade;
 mod upstream;

@@ -41,6 +41,11 @@ impl ClusterCatalog {
         key
     }
 
+    /// Whether the cluster of `key` speaks TLS (a BackendTLSPolicy targets its Service port).
+    pub fn speaks_tls(&self, key: &ClusterKey) -> bool {
+        self.ports.get(key).is_some_and(|p| p.tls.is_some())
+    }
+
     /// The `(namespace, service)` a cluster key was registered for.
     pub fn service_of(&self, key: &ClusterKey) -> Option<(&str, &str)> {
         self.ports.get(key).map(|p| (p.namespace.as_str(), p.service.as_str()))
