@@ -59,7 +59,7 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
     ),
     (
         "GatewayBackendClientCertificate",
-        "Gateway spec.tls.backend (client certificates to backends) is not supported by Rauta yet",
+        "no standalone scenarios yet (they need BackendTLSPolicy's TLS echo backends)",
     ),
     (
         "GatewayFrontendClientCertificateValidation",

@@ -13,13 +13,14 @@ use crate::status::{Cond, ResourceStatus, conditions, to_value};
 ///
 /// Left out on purpose: `HTTPRouteDestinationPortMatching` (experimental), the experimental retry
 /// features, `GatewayAddressEmpty` (the translator cannot publish an address it did not bind),
-/// UDPRoute and `GatewayBackendClientCertificate` (not supported yet).
+/// UDPRoute (not supported yet).
 pub const SUPPORTED_FEATURES: &[&str] = &[
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
     "GRPCRoute",
     "GRPCRouteNamedRouteRule",
     "Gateway",
+    "GatewayBackendClientCertificate",
     "GatewayFrontendClientCertificateValidation",
     "GatewayFrontendClientCertificateValidationInsecureFallback",
     "GatewayHTTPListenerIsolation",
