@@ -10,8 +10,8 @@ use crate::tls::{Certificate, PemBytes};
 
 /// Names a cluster: `namespace/service:port` for a Service port.
 ///
-/// One Service port may give several clusters, told apart by a suffix: ` (h2c)` when a GRPCRoute
-/// forces HTTP/2 on it, and ` (client namespace/gateway)` when it is reached over TLS from the
+/// One Service port may give several clusters, told apart by a suffix: ` (udp)` for a UDP port
+/// (which may have the number of a TCP one), ` (h2c)` when a GRPCRoute forces HTTP/2 on it, and ` (client namespace/gateway)` when it is reached over TLS from the
 /// routes of a Gateway that presents a client certificate (`spec.tls.backend`). The client
 /// certificate belongs to the Gateway, not to the Service, so such a Gateway's rules name their own
 /// variant of each TLS cluster: its connection pools never mix identities, and the data plane
@@ -50,6 +50,8 @@ pub enum UpstreamProtocol {
     H2c,
     /// HTTP/1.1 with WebSocket upgrades expected (`appProtocol: kubernetes.io/ws`).
     WebSocket,
+    /// UDP datagrams (UDPRoute backends: a Service's UDP port).
+    Udp,
 }
 
 /// A set of endpoints reached the same way: one Service port.

@@ -10,6 +10,7 @@ use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
+use gateway_api::experimental::udproutes::UdpRoute;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
@@ -64,6 +65,8 @@ pub struct Inputs {
     pub tls_routes: Vec<Sourced<TlsRoute>>,
     /// TCPRoutes.
     pub tcp_routes: Vec<Sourced<TcpRoute>>,
+    /// UDPRoutes.
+    pub udp_routes: Vec<Sourced<UdpRoute>>,
     /// ReferenceGrants.
     pub reference_grants: Vec<Sourced<ReferenceGrant>>,
     /// Namespaces (labels, for `allowedRoutes` selectors). A namespace used by a resource but not

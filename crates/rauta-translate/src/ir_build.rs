@@ -30,7 +30,8 @@ pub(crate) fn build(
     for a in attachments {
         by_listener.entry((a.gateway, a.listener)).or_default().push(a);
     }
-    let mut binds: BTreeMap<SocketAddr, (BindProtocol, Vec<Listener>)> = BTreeMap::new();
+    // By address and transport (UDP or not): a UDP socket may share a TCP one's address.
+    let mut binds: BTreeMap<(SocketAddr, bool), (BindProtocol, Vec<Listener>)> = BTreeMap::new();
     let mut variants = ClientVariants::new(catalog);
     for (gi, gw) in gateways.iter().enumerate() {
         for (li, l) in gw.listeners.iter().enumerate() {
@@ -62,11 +63,12 @@ pub(crate) fn build(
                 Protocol::Https => BindProtocol::Https,
                 Protocol::Tls => BindProtocol::Tls,
                 Protocol::Tcp => BindProtocol::Tcp,
+                Protocol::Udp => BindProtocol::Udp,
                 _ => BindProtocol::Http,
             };
             for ip in gw.bind_ips() {
                 binds
-                    .entry(SocketAddr::new(ip, port))
+                    .entry((SocketAddr::new(ip, port), protocol.is_udp()))
                     .or_insert_with(|| (protocol, Vec::new()))
                     .1
                     .push(listener.clone());
@@ -75,7 +77,7 @@ pub(crate) fn build(
     }
     let binds: Vec<Bind> = binds
         .into_iter()
-        .map(|(address, (protocol, mut listeners))| {
+        .map(|((address, _), (protocol, mut listeners))| {
             listeners.sort_by(|a, b| {
                 a.hostname
                     .specificity_cmp(&b.hostname)

@@ -93,6 +93,7 @@ enum Kind {
     GrpcRoute,
     TlsRoute,
     TcpRoute,
+    UdpRoute,
     ReferenceGrant,
     Namespace,
     Service,
@@ -116,6 +117,7 @@ impl Kind {
             "TLSRoute" if gateway => matches!(version, "v1" | "v1alpha3" | "v1alpha2").then_some(Self::TlsRoute),
             "BackendTLSPolicy" if gateway => matches!(version, "v1" | "v1alpha3").then_some(Self::BackendTlsPolicy),
             "TCPRoute" if gateway => (version == "v1alpha2").then_some(Self::TcpRoute),
+            "UDPRoute" if gateway => (version == "v1alpha2").then_some(Self::UdpRoute),
             "ReferenceGrant" if gateway => {
                 matches!(version, "v1" | "v1beta1" | "v1alpha2").then_some(Self::ReferenceGrant)
             }
@@ -160,6 +162,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
         grpc_routes,
         tls_routes,
         tcp_routes,
+        udp_routes,
         reference_grants,
         namespaces,
         services,
@@ -174,6 +177,7 @@ pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Ve
     inputs.grpc_routes.extend(grpc_routes);
     inputs.tls_routes.extend(tls_routes);
     inputs.tcp_routes.extend(tcp_routes);
+    inputs.udp_routes.extend(udp_routes);
     inputs.reference_grants.extend(reference_grants);
     inputs.namespaces.extend(namespaces);
     inputs.services.extend(services);
@@ -273,6 +277,7 @@ fn add(
         Kind::GrpcRoute => decode(value, &mut unknown).map(|r| staged.grpc_routes.push(Sourced::new(source, r))),
         Kind::TlsRoute => decode(value, &mut unknown).map(|r| staged.tls_routes.push(Sourced::new(source, r))),
         Kind::TcpRoute => decode(value, &mut unknown).map(|r| staged.tcp_routes.push(Sourced::new(source, r))),
+        Kind::UdpRoute => decode(value, &mut unknown).map(|r| staged.udp_routes.push(Sourced::new(source, r))),
         Kind::ReferenceGrant => {
             decode(value, &mut unknown).map(|r| staged.reference_grants.push(Sourced::new(source, r)))
         }
