@@ -93,7 +93,7 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
         "no standalone TLSRoute scenarios yet (TLS echo backends to come)",
     ),
     ("TCPRoute", "no standalone TCPRoute scenarios yet"),
-    ("UDPRoute", "UDPRoute is not supported by Rauta yet"),
+    ("UDPRoute", "no standalone UDPRoute scenarios yet"),
 ];
 
 /// Whether Rauta claims `feature`.

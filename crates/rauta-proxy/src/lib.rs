@@ -27,6 +27,7 @@ mod access_log;
 mod balancer;
 mod body;
 mod config;
+mod datagram;
 mod dataplane;
 mod errors;
 mod filters;

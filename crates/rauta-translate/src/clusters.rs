@@ -67,7 +67,11 @@ impl ClusterCatalog {
                 continue;
             }
             let wanted = sp.port_name.as_deref().unwrap_or("");
-            let transport = if sp.protocol == UpstreamProtocol::Udp { "UDP" } else { "TCP" };
+            let transport = if sp.protocol == UpstreamProtocol::Udp {
+                "UDP"
+            } else {
+                "TCP"
+            };
             let port = slice.ports.iter().flatten().find(|p| {
                 p.name.as_deref().unwrap_or("") == wanted && p.protocol.as_deref().unwrap_or("TCP") == transport
             });

@@ -268,9 +268,7 @@ fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static st
         {
             Some(v) if !kinds.contains(v) => kinds.push(*v),
             Some(_) => {}
-            None if !matches!(protocol, Protocol::Other(_)) => {
-                invalid.push(format!("{group}/{}", k.kind))
-            }
+            None if !matches!(protocol, Protocol::Other(_)) => invalid.push(format!("{group}/{}", k.kind)),
             // An unsupported protocol is already rejected; its kinds are not judged.
             None => {}
         }
