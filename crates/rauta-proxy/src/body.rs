@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 
 use crate::logging::Completion;
 use crate::mirror::{MirrorBody, TeeBody};
+use crate::upstream::{H1Body, H1BodyError};
 
 /// Why a request body stream broke.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,54 @@ impl Body for RequestBody {
     }
 }
 
+/// An upstream response body.
+pub(crate) enum UpstreamBody {
+    /// Read by Rauta's HTTP/1.1 client.
+    H1(H1Body),
+    /// Read by hyper's client (HTTP/2, TLS, upgrades).
+    Hyper(Incoming),
+    /// No body (the head said so).
+    Empty,
+}
+
+/// Why an upstream response body broke off.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamBodyError {
+    #[error(transparent)]
+    H1(#[from] H1BodyError),
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = UpstreamBodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Self::H1(b) => Pin::new(b).poll_frame(cx).map_err(UpstreamBodyError::from),
+            Self::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(UpstreamBodyError::from),
+            Self::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::H1(b) => b.is_end_stream(),
+            Self::Hyper(b) => b.is_end_stream(),
+            Self::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::H1(b) => b.size_hint(),
+            Self::Hyper(b) => b.size_hint(),
+            Self::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
 /// A body sent to the client; finishing or dropping it writes the access log and metrics.
 pub(crate) struct ResponseBody {
     inner: Inner,
@@ -75,13 +124,13 @@ pub(crate) struct ResponseBody {
 }
 
 enum Inner {
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
     Local(Option<Bytes>),
 }
 
 impl ResponseBody {
     /// An upstream response body.
-    pub(crate) fn upstream(body: Incoming) -> Self {
+    pub(crate) fn upstream(body: UpstreamBody) -> Self {
         Self {
             inner: Inner::Upstream(body),
             completion: None,
@@ -111,9 +160,9 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = UpstreamBodyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, UpstreamBodyError>>> {
         let this = self.get_mut();
         let next = match &mut this.inner {
             Inner::Upstream(b) => ready!(Pin::new(b).poll_frame(cx)),

@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
-use crate::body::{BodyError, RequestBody};
+use crate::body::{BodyError, RequestBody, UpstreamBody};
 use crate::dataplane::Shared;
 use crate::runtime::RuntimeCluster;
 use crate::upstream;
@@ -83,7 +83,7 @@ pub(crate) fn start(
 }
 
 /// Reads and drops a mirror's response so its connection can return to the pool.
-async fn discard(mut body: Incoming) {
+async fn discard(mut body: UpstreamBody) {
     while let Some(Ok(_)) = body.frame().await {}
 }
 
@@ -172,6 +172,20 @@ impl Body for MirrorBody {
     fn size_hint(&self) -> SizeHint {
         self.size_hint
     }
+}
+
+/// A request body fed through a channel (tests of the upstream client): send `Data` chunks,
+/// then `End`.
+#[cfg(test)]
+pub(crate) fn test_body(exact: Option<u64>) -> (mpsc::Sender<MirrorChunk>, RequestBody) {
+    let (tx, rx) = mpsc::channel(MIRROR_QUEUE);
+    let size_hint = exact.map_or_else(SizeHint::default, SizeHint::with_exact);
+    let body = MirrorBody {
+        rx,
+        size_hint,
+        ended: false,
+    };
+    (tx, RequestBody::Mirror(body))
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ use rauta_route::{PathMatch, RequestParts};
 use tokio::sync::mpsc;
 
 use crate::balancer;
-use crate::body::{RequestBody, ResponseBody};
+use crate::body::{RequestBody, ResponseBody, UpstreamBody};
 use crate::dataplane::Shared;
 use crate::errors::ProxyError;
 use crate::filters::{RuntimeFilter, cors, headers, redirect};
@@ -253,7 +253,7 @@ async fn upstream_request(
     request: &mut Downstream,
     state: FilterState,
     done: &mut Completion,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let cluster = backend.target.as_ref().map_err(|e| *e)?;
     let upgrade = request.on_upgrade.is_some();
     let (replayable, upstream_body) = match request.body.take() {

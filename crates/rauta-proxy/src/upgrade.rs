@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use crate::body::UpstreamBody;
 use crate::dataplane::Shared;
 use crate::server::Phase;
 
 /// Spawns the tunnel between the client's connection and the upstream's after a 101 response.
 /// It is tracked like a connection: shutdown waits for it and then closes it.
-pub(crate) fn tunnel(shared: &Arc<Shared>, downstream: OnUpgrade, upstream_response: &mut http::Response<Incoming>) {
+pub(crate) fn tunnel(
+    shared: &Arc<Shared>,
+    downstream: OnUpgrade,
+    upstream_response: &mut http::Response<UpstreamBody>,
+) {
     let upstream = hyper::upgrade::on(upstream_response);
     let tracked = shared.tracker.track();
     let mut phase = shared.phase.subscribe();

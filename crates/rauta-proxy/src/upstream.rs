@@ -1,8 +1,8 @@
 //! Talking to upstream endpoints: pooled clients, request building, retries and error kinds.
 //!
-//! HTTP/1.1 (and WebSocket) requests go through an [`Http1Pool`] per endpoint: hyper's connection
-//! API with our own idle list, which costs no task spawn, no pool-key hashing and no URI rebuild
-//! per request (hyper-util's pooled client did all three; see docs/benchmarks.md). H2c clusters
+//! HTTP/1.1 requests go through an [`Http1Pool`] per endpoint: Rauta's own HTTP/1.1 client with
+//! its idle list (`h1`), which runs the exchange inline in the request's task (see that module
+//! for why; WebSocket upgrades still go through hyper's client). H2c clusters
 //! get one hyper-util client per endpoint whose connector always dials that endpoint, so the URI
 //! authority can carry the request's host as `:authority` while the pool still keeps one
 //! multiplexed connection per endpoint.
@@ -12,21 +12,23 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rauta_ir::{Retry, UpstreamProtocol};
 use tokio::net::TcpStream;
 
-use crate::body::RequestBody;
+mod chunked;
+mod h1;
+mod head;
+
+pub(crate) use h1::{H1Body, H1BodyError, Http1Pool};
+
+use crate::body::{RequestBody, UpstreamBody};
 use crate::config::Limits;
 use crate::errors::ProxyError;
 use crate::metrics::Metrics;
@@ -52,7 +54,7 @@ impl Upstream {
         protocol: UpstreamProtocol,
         endpoint: &Endpoint,
         request: Request<RequestBody>,
-    ) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send + 'static {
         let h2 = match (&endpoint.tls, protocol, &endpoint.h2) {
             // A TLS endpoint speaks what its client negotiates (h2 for H2c clusters), always over TLS.
             (Some(tls), ..) => Ok(tls.request(crate::upstream_tls::absolute(request, &endpoint.authority))),
@@ -62,7 +64,10 @@ impl Upstream {
         let http1 = endpoint.http1.clone();
         async move {
             match h2 {
-                Ok(pending) => pending.await.map_err(UpstreamError::Pooled),
+                Ok(pending) => pending
+                    .await
+                    .map(|r| r.map(UpstreamBody::Hyper))
+                    .map_err(UpstreamError::Pooled),
                 Err(request) => http1.send(request).await,
             }
         }
@@ -75,151 +80,15 @@ pub(crate) enum UpstreamError {
     /// The TCP connection (or the HTTP/1 handshake on it) could not be established.
     #[error("connect: {0}")]
     Connect(io::Error),
-    /// The exchange on an HTTP/1.1 connection failed.
+    /// An upgrade exchange (hyper's HTTP/1.1 client) failed.
     #[error(transparent)]
     Http1(hyper::Error),
+    /// An exchange on a pooled HTTP/1.1 connection failed.
+    #[error(transparent)]
+    Exchange(h1::ExchangeError),
     /// The pooled HTTP/2 client failed.
     #[error(transparent)]
     Pooled(hyper_util::client::legacy::Error),
-}
-
-/// HTTP/1.1 connections to one endpoint: the idle (or finishing) ones, most recent last.
-///
-/// A connection goes back on the list as soon as its response head arrives; checkout takes the
-/// most recent one hyper says is ready for another request (its previous body has been read),
-/// skipping busy ones and dropping closed ones. That needs no task per request, unlike waiting for
-/// readiness before returning it. Connections unused for one to two sweep periods
-/// (`upstream_idle_timeout / 2`) are closed by a sweeper task that holds only a weak reference.
-pub(crate) struct Http1Pool {
-    address: SocketAddr,
-    idle: Mutex<Vec<Idle>>,
-    max_idle: usize,
-    idle_timeout: Duration,
-    connect_timeout: Duration,
-    /// Counts sweeps; each idle connection remembers the count when it was returned.
-    sweeps: AtomicU64,
-    sweeper_started: AtomicBool,
-}
-
-struct Idle {
-    sender: http1::SendRequest<RequestBody>,
-    returned_at_sweep: u64,
-}
-
-impl Http1Pool {
-    /// An empty pool for `address` with the configured limits.
-    pub(crate) fn new(address: SocketAddr, limits: &Limits) -> Self {
-        Self {
-            address,
-            idle: Mutex::new(Vec::new()),
-            max_idle: limits.upstream_max_idle_per_endpoint,
-            idle_timeout: limits.upstream_idle_timeout,
-            connect_timeout: limits.upstream_connect_timeout,
-            sweeps: AtomicU64::new(0),
-            sweeper_started: AtomicBool::new(false),
-        }
-    }
-
-    /// Sends `request` on a pooled connection, or a new one when none is ready.
-    async fn send(self: &Arc<Self>, mut request: Request<RequestBody>) -> Result<Response<Incoming>, UpstreamError> {
-        loop {
-            let (mut sender, reused) = match self.checkout() {
-                Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
-            };
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    // After a 101 the connection belongs to the tunnel.
-                    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-                        self.put_back(sender);
-                    }
-                    return Ok(response);
-                }
-                Err(mut error) => match error.take_message() {
-                    // Never written: the pooled connection closed under us; another one may do
-                    // (hyper-util's client retries these the same way).
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(UpstreamError::Http1(error.into_error())),
-                },
-            }
-        }
-    }
-
-    fn checkout(&self) -> Option<http1::SendRequest<RequestBody>> {
-        let mut idle = self.idle.lock().ok()?;
-        let mut i = idle.len();
-        while i > 0 {
-            i -= 1;
-            if idle[i].sender.is_closed() {
-                idle.swap_remove(i);
-            } else if idle[i].sender.is_ready() {
-                return Some(idle.swap_remove(i).sender);
-            }
-        }
-        None
-    }
-
-    fn put_back(&self, sender: http1::SendRequest<RequestBody>) {
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
-        {
-            let returned_at_sweep = self.sweeps.load(Ordering::Relaxed);
-            idle.push(Idle {
-                sender,
-                returned_at_sweep,
-            });
-        }
-    }
-
-    async fn connect(self: &Arc<Self>) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.address))
-            .await
-            .map_err(|_| UpstreamError::Connect(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))?
-            .map_err(UpstreamError::Connect)?;
-        stream.set_nodelay(true).map_err(UpstreamError::Connect)?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(UpstreamError::Http1)?;
-        let address = self.address;
-        tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(endpoint = %address, error = %e, "upstream connection ended with an error");
-            }
-        });
-        self.start_sweeper();
-        Ok(sender)
-    }
-
-    fn start_sweeper(self: &Arc<Self>) {
-        if self.sweeper_started.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let pool = Arc::downgrade(self);
-        let period = (self.idle_timeout / 2).max(Duration::from_millis(10));
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(period);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let Some(pool) = pool.upgrade() else { return };
-                pool.sweep();
-            }
-        });
-    }
-
-    /// Closes connections returned before the previous sweep (idle for a whole period at least).
-    fn sweep(&self) {
-        let now = self.sweeps.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.retain(|c| !c.sender.is_closed() && now - c.returned_at_sweep < 2);
-        }
-    }
-
-    #[cfg(test)]
-    fn idle_count(&self) -> usize {
-        self.idle.lock().map_or(0, |idle| idle.len())
-    }
 }
 
 /// A client pooling HTTP/2 prior-knowledge connections to `address`.
@@ -312,7 +181,7 @@ impl Exchange<'_> {
         mut headers: HeaderMap,
         body: RequestBody,
         mut on_endpoint: impl FnMut(SocketAddr),
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
         let mut body = Some(body);
         let mut attempt = 0;
         loop {
@@ -371,6 +240,8 @@ pub(crate) fn classify(error: &UpstreamError) -> ProxyError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = match error {
         UpstreamError::Connect(_) => return ProxyError::UpstreamConnect,
         UpstreamError::Pooled(e) if e.is_connect() => return ProxyError::UpstreamConnect,
+        UpstreamError::Exchange(e) if e.is_reset() => return ProxyError::UpstreamReset,
+        UpstreamError::Exchange(_) => return ProxyError::UpstreamProtocol,
         UpstreamError::Pooled(e) => e.source(),
         UpstreamError::Http1(e) => Some(e),
     };
@@ -466,101 +337,6 @@ mod tests {
         );
         assert_eq!(r.uri().to_string(), "/x?y");
         assert_eq!(r.headers()[header::HOST], addr.to_string().as_str());
-    }
-
-    /// A backend that answers every request on a connection with 200 (and `Connection: close`
-    /// when `close` is set); returns its address and a count of accepted connections.
-    async fn counting_backend(close: bool) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let mut seen = Vec::new();
-                    while let Ok(n) = stream.read(&mut buf).await {
-                        if n == 0 {
-                            return;
-                        }
-                        seen.extend_from_slice(&buf[..n]);
-                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                            seen.drain(..end + 4);
-                            let reply: &[u8] = if close {
-                                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-                            } else {
-                                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
-                            };
-                            if stream.write_all(reply).await.is_err() || close {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        (address, accepted)
-    }
-
-    async fn get_through(pool: &Arc<Http1Pool>) -> StatusCode {
-        use http_body_util::BodyExt;
-        let mut request = Request::new(RequestBody::Empty);
-        request
-            .headers_mut()
-            .insert(header::HOST, HeaderValue::from_static("h"));
-        let response = pool.send(request).await.unwrap();
-        let status = response.status();
-        response.into_body().collect().await.unwrap();
-        status
-    }
-
-    #[tokio::test]
-    async fn pool_reuses_keep_alive_connections() {
-        let (address, accepted) = counting_backend(false).await;
-        let pool = Arc::new(Http1Pool::new(address, &Limits::default()));
-        for _ in 0..5 {
-            assert_eq!(get_through(&pool).await, StatusCode::OK);
-            // Let the connection task notice the end of the response.
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-        assert_eq!(pool.idle_count(), 1);
-    }
-
-    #[tokio::test]
-    async fn pool_replaces_closed_connections() {
-        let (address, accepted) = counting_backend(true).await;
-        let pool = Arc::new(Http1Pool::new(address, &Limits::default()));
-        for _ in 0..3 {
-            assert_eq!(get_through(&pool).await, StatusCode::OK);
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn pool_sweeps_idle_connections() {
-        let (address, _) = counting_backend(false).await;
-        let pool = Arc::new(Http1Pool::new(address, &Limits::default()));
-        assert_eq!(get_through(&pool).await, StatusCode::OK);
-        assert_eq!(pool.idle_count(), 1);
-        pool.sweep();
-        assert_eq!(pool.idle_count(), 1, "returned during the last period: kept");
-        pool.sweep();
-        assert_eq!(pool.idle_count(), 0, "idle for a whole period: closed");
-    }
-
-    #[tokio::test]
-    async fn refused_connections_are_connect_errors() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        drop(listener);
-        let pool = Arc::new(Http1Pool::new(address, &Limits::default()));
-        let error = pool.send(Request::new(RequestBody::Empty)).await.unwrap_err();
-        assert_eq!(classify(&error), ProxyError::UpstreamConnect);
     }
 
     #[tokio::test]
