@@ -526,7 +526,7 @@ pub static TESTS: &[OfficialTest] = &[
         false,
     ),
     t(
-        "ListenerSetAllowedRoutesedKinds",
+        "ListenerSetAllowedRoutesSupportedKinds",
         &["Gateway", "ListenerSet", "TLSRoute"],
         false,
     ),
@@ -589,14 +589,18 @@ pub static TESTS: &[OfficialTest] = &[
         false,
     ),
     t(
-        "TLSRouteListenerMixedTerminationNoted",
+        "TLSRouteListenerMixedTerminationNotSupported",
         &["Gateway", "TLSRoute", "TLSRouteModeTerminate"],
         false,
     ),
-    t("TLSRouteListenerPassthroughedKinds", &["Gateway", "TLSRoute"], false),
-    t("TLSRouteListenerTerminateNoted", &["Gateway", "TLSRoute"], false),
     t(
-        "TLSRouteListenerTerminateedKinds",
+        "TLSRouteListenerPassthroughSupportedKinds",
+        &["Gateway", "TLSRoute"],
+        false,
+    ),
+    t("TLSRouteListenerTerminateNotSupported", &["Gateway", "TLSRoute"], false),
+    t(
+        "TLSRouteListenerTerminateSupportedKinds",
         &["Gateway", "TLSRoute", "TLSRouteModeTerminate"],
         false,
     ),

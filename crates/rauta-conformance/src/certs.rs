@@ -1,20 +1,22 @@
 //! The certificates the suite creates at setup, made with the openssl CLI the way the suite's
-//! Go helpers make them: RSA 2048 with PKCS#1 keys (`RSA PRIVATE KEY`), valid one year, CN
-//! `default`, O `Acme Co`, SANs sorted into DNS names, IP addresses and URIs (`*` is a URI), and
-//! written as `kubernetes.io/tls` Secrets.
+//! Go helpers make them: RSA 2048 with PKCS#1 keys (`RSA PRIVATE KEY`), valid one year, leaves
+//! with CN `default`, O `Acme Co`, SANs sorted into DNS names, IP addresses and URIs (`*` is a
+//! URI); CAs with CN `gatewayapi`. Leaves are written as `kubernetes.io/tls` Secrets, CAs as
+//! ConfigMaps with `ca.crt`.
+
+mod openssl;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::tls::Trusted;
+use openssl::Leaf;
 
 /// A certificate and its key, PEM.
 #[derive(Clone, Debug)]
@@ -25,49 +27,139 @@ pub struct Pem {
     pub key: String,
 }
 
-/// Certificates by `namespace/name` of their Secret.
+/// A certificate made at setup: its PEM and how a client trusts it.
+#[derive(Clone, Debug)]
+struct Made {
+    pem: Pem,
+    trusted: Arc<Trusted>,
+}
+
+/// Certificates by `namespace/name` of their Secret, CAs by `namespace/name` of their ConfigMap.
 #[derive(Clone, Debug, Default)]
-pub struct Certs(BTreeMap<String, Arc<Trusted>>);
+pub struct Certs {
+    leaves: BTreeMap<String, Made>,
+    cas: BTreeMap<String, String>,
+}
 
 impl Certs {
-    /// The certificate of Secret `namespace/name`, as a client trusts it.
+    /// The certificate of Secret `namespace/name`, as a client trusts it (as its own root).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Trusted>> {
-        self.0.get(&format!("{namespace}/{name}")).cloned()
+        self.leaves
+            .get(&format!("{namespace}/{name}"))
+            .map(|m| m.trusted.clone())
+    }
+
+    /// Certificate and key of Secret `namespace/name`.
+    pub fn pem(&self, namespace: &str, name: &str) -> Option<Pem> {
+        self.leaves.get(&format!("{namespace}/{name}")).map(|m| m.pem.clone())
+    }
+
+    /// The CA certificate (PEM) of ConfigMap `namespace/name`.
+    pub fn ca(&self, namespace: &str, name: &str) -> Option<String> {
+        self.cas.get(&format!("{namespace}/{name}")).cloned()
     }
 }
 
-/// The self-signed Secrets of the suite's setup: `certificate` in the web namespace (used only
-/// for cross-namespace references) and `tls-validity-checks-certificate` in infra (the HTTPS
-/// listeners' certificate, trusted by the clients as its own root).
-pub fn suite_secrets(dir: &Path) -> anyhow::Result<(Vec<Value>, Certs)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let wanted: [(&str, &str, &[&str]); 2] = [
-        ("gateway-conformance-web-backend", "certificate", &["*"]),
-        (
-            "gateway-conformance-infra",
-            "tls-validity-checks-certificate",
-            &["*", "*.org", "*.wildcard.org"],
-        ),
-    ];
-    let mut secrets = Vec::new();
-    let mut certs = BTreeMap::new();
-    for (namespace, name, hosts) in wanted {
-        let pem = self_signed(&dir.join(format!("{namespace}-{name}")), hosts)?;
-        secrets.push(secret(namespace, name, &pem));
-        let dns_names = hosts
-            .iter()
-            .filter(|h| is_dns_name(h))
-            .map(|h| (*h).to_owned())
-            .collect();
-        certs.insert(
-            format!("{namespace}/{name}"),
-            Arc::new(Trusted {
-                pem: pem.crt.clone(),
-                dns_names,
-            }),
-        );
+const INFRA: &str = "gateway-conformance-infra";
+const APP: &str = "gateway-conformance-app-backend";
+const WEB: &str = "gateway-conformance-web-backend";
+
+/// One thing the suite's setup makes.
+enum Item {
+    /// A self-signed server certificate (Secret).
+    SelfSigned(&'static str, &'static str, &'static [&'static str]),
+    /// A CA (ConfigMap `ca.crt`).
+    Ca(&'static str, &'static str),
+    /// A leaf signed by the CA made last (Secret).
+    Signed(&'static str, &'static str, Option<&'static [&'static str]>),
+}
+
+/// The suite's setup, in its order: the self-signed listener certificates, the CAs for client
+/// certificate validation with their client certificates, the CA of the TLS backends with their
+/// serving certificates (`tls-checks-certificate`, the passthrough and terminate ones) and a
+/// client certificate, and `mismatch-ca-certificate`, which signed nothing.
+const SETUP: &[Item] = &[
+    Item::SelfSigned(WEB, "certificate", &["*"]),
+    Item::SelfSigned(
+        INFRA,
+        "tls-validity-checks-certificate",
+        &["*", "*.org", "*.wildcard.org"],
+    ),
+    Item::Ca(WEB, "web-backend-cm"),
+    Item::Ca(INFRA, "tls-validity-checks-ca-certificate"),
+    Item::Signed(INFRA, "tls-validity-checks-client-certificate", None),
+    Item::Ca(INFRA, "tls-validity-checks-per-port-ca-certificate"),
+    Item::Signed(INFRA, "tls-validity-checks-per-port-client-certificate", None),
+    Item::Ca(INFRA, "tls-checks-ca-certificate"),
+    Item::Signed(
+        INFRA,
+        "tls-checks-certificate",
+        Some(&[
+            "abc.example.com",
+            "spiffe://abc.example.com/test-identity",
+            "other.example.com",
+        ]),
+    ),
+    Item::Signed(INFRA, "tls-checks-client-certificate", None),
+    Item::Signed(INFRA, "tls-passthrough-checks-certificate", Some(&["abc.example.com"])),
+    Item::Signed(APP, "tls-passthrough-checks-certificate", Some(&["abc.example.com"])),
+    Item::Signed(INFRA, "tls-terminate-checks-certificate", Some(&["tls.example.com"])),
+    Item::Ca(INFRA, "mismatch-ca-certificate"),
+];
+
+/// Makes everything the suite's setup makes in `dir` and returns it as Secrets and ConfigMaps.
+pub fn suite_material(dir: &Path) -> anyhow::Result<(Vec<Value>, Certs)> {
+    let item_dir = |ns: &str, name: &str| dir.join(format!("{ns}-{name}"));
+    // The keys take most of the time: make them all at once.
+    let keys = SETUP
+        .iter()
+        .map(|item| {
+            let (Item::SelfSigned(ns, name, _) | Item::Ca(ns, name) | Item::Signed(ns, name, _)) = item;
+            openssl::start_key(&item_dir(ns, name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for key in keys {
+        openssl::finish_key(key)?;
     }
-    Ok((secrets, Certs(certs)))
+    let mut docs = Vec::new();
+    let mut certs = Certs::default();
+    let mut last_ca = None;
+    for item in SETUP {
+        match item {
+            Item::SelfSigned(ns, name, hosts) => {
+                let pem = openssl::self_signed(&item_dir(ns, name), hosts)?;
+                docs.push(secret(ns, name, &pem));
+                certs.insert(ns, name, pem, openssl::dns_names(hosts));
+            }
+            Item::Ca(ns, name) => {
+                let path = item_dir(ns, name);
+                let pem = openssl::ca(&path)?;
+                docs.push(config_map(ns, name, &pem.crt));
+                certs.cas.insert(format!("{ns}/{name}"), pem.crt);
+                last_ca = Some(path);
+            }
+            Item::Signed(ns, name, hosts) => {
+                let ca = last_ca
+                    .as_deref()
+                    .ok_or_else(|| anyhow::anyhow!("{ns}/{name}: no CA made before it"))?;
+                let leaf = hosts.map_or(Leaf::Client, Leaf::Server);
+                let pem = openssl::signed(&item_dir(ns, name), ca, leaf)?;
+                docs.push(secret(ns, name, &pem));
+                certs.insert(ns, name, pem, openssl::dns_names(hosts.unwrap_or_default()));
+            }
+        }
+    }
+    Ok((docs, certs))
+}
+
+impl Certs {
+    fn insert(&mut self, ns: &str, name: &str, pem: Pem, dns_names: Vec<String>) {
+        let trusted = Arc::new(Trusted {
+            pem: pem.crt.clone(),
+            dns_names,
+        });
+        self.leaves.insert(format!("{ns}/{name}"), Made { pem, trusted });
+    }
 }
 
 /// A `kubernetes.io/tls` Secret holding `pem`.
@@ -78,6 +170,16 @@ pub fn secret(namespace: &str, name: &str, pem: &Pem) -> Value {
         "metadata": {"name": name, "namespace": namespace},
         "type": "kubernetes.io/tls",
         "data": {"tls.crt": STANDARD.encode(&pem.crt), "tls.key": STANDARD.encode(&pem.key)},
+    })
+}
+
+/// A ConfigMap holding a CA certificate as `ca.crt`.
+pub fn config_map(namespace: &str, name: &str, ca: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"ca.crt": ca},
     })
 }
 
@@ -114,57 +216,6 @@ fn is_dns_name(h: &str) -> bool {
         })
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .context("cannot run openssl")?;
-    if !out.status.success() {
-        bail!(
-            "openssl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
-
-/// A self-signed server certificate for `hosts`, made in `dir`.
-fn self_signed(dir: &Path, hosts: &[&str]) -> anyhow::Result<Pem> {
-    std::fs::create_dir_all(dir)?;
-    let config = format!(
-        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = default\nO = Acme Co\n[ext]\n\
-         basicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage = serverAuth\nsubjectAltName = {}\n",
-        subject_alt_names(hosts)
-    );
-    std::fs::write(dir.join("openssl.cnf"), config)?;
-    openssl(dir, &["genrsa", "-traditional", "-out", "tls.key", "2048"])?;
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "tls.key",
-            "-config",
-            "openssl.cnf",
-            "-extensions",
-            "ext",
-            "-days",
-            "365",
-            "-out",
-            "tls.crt",
-        ],
-    )?;
-    Ok(Pem {
-        crt: std::fs::read_to_string(dir.join("tls.crt"))?,
-        key: std::fs::read_to_string(dir.join("tls.key"))?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,20 +233,30 @@ mod tests {
     }
 
     #[test]
-    fn secrets_carry_pkcs1_keys() {
+    fn setup_makes_secrets_and_ca_config_maps() {
         let dir = std::env::temp_dir().join(format!("rauta-conformance-certs-{}", fastrand::u64(..)));
-        let (secrets, certs) = suite_secrets(&dir).unwrap();
-        assert_eq!(secrets.len(), 2);
-        let key = STANDARD
-            .decode(secrets[1]["data"]["tls.key"].as_str().unwrap())
-            .unwrap();
-        let key = String::from_utf8(key).unwrap();
+        let (docs, certs) = suite_material(&dir).unwrap();
+        let secrets = docs.iter().filter(|d| d["kind"] == "Secret").count();
+        let maps = docs.iter().filter(|d| d["kind"] == "ConfigMap").count();
+        assert_eq!((secrets, maps), (9, 5));
+        let key = certs.pem(INFRA, "tls-validity-checks-certificate").unwrap().key;
         assert!(key.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{key}");
-        let crt = certs
-            .get("gateway-conformance-infra", "tls-validity-checks-certificate")
-            .unwrap();
+        let crt = certs.get(INFRA, "tls-validity-checks-certificate").unwrap();
         assert!(crt.pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert_eq!(crt.dns_names, ["*.org", "*.wildcard.org"]);
+        assert_eq!(
+            certs.get(INFRA, "tls-checks-certificate").unwrap().dns_names,
+            ["abc.example.com", "other.example.com"]
+        );
+        assert!(certs.ca(INFRA, "tls-checks-ca-certificate").is_some());
+        // The backend certificate chains to its CA.
+        let out = std::process::Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(dir.join("gateway-conformance-infra-tls-checks-ca-certificate/tls.crt"))
+            .arg(dir.join("gateway-conformance-infra-tls-checks-certificate/tls.crt"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -45,6 +45,16 @@ pub const CLAIMED: &[&str] = &[
     "HTTPRouteRetryConnectionError",
     "HTTPRouteBackendURLRewrite",
     "HTTPRouteBackendRequestRedirect",
+    // Gateway TLS: client certificate validation.
+    "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
+    // TLS to backends.
+    "BackendTLSPolicy",
+    "BackendTLSPolicySANValidation",
+    // GATEWAY-TLS: passthrough (core), termination, both on one port.
+    "TLSRoute",
+    "TLSRouteModeTerminate",
+    "TLSRouteModeMixed",
 ];
 
 /// Features Rauta does not claim, with the reason written into the report.
@@ -59,39 +69,11 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
     ),
     (
         "GatewayBackendClientCertificate",
-        "no standalone scenarios yet (they need BackendTLSPolicy's TLS echo backends)",
-    ),
-    (
-        "GatewayFrontendClientCertificateValidation",
-        "Gateway spec.tls.frontend (client certificate validation) is not supported by Rauta yet",
-    ),
-    (
-        "GatewayFrontendClientCertificateValidationInsecureFallback",
-        "Gateway spec.tls.frontend is not supported by Rauta yet",
+        "implemented; no standalone scenarios for it yet",
     ),
     ("ListenerSet", "ListenerSet is not supported by Rauta yet"),
-    (
-        "BackendTLSPolicy",
-        "BackendTLSPolicy (TLS to backends) is not supported by Rauta yet",
-    ),
-    (
-        "BackendTLSPolicySANValidation",
-        "BackendTLSPolicy (TLS to backends) is not supported by Rauta yet",
-    ),
     ("GRPCRouteNamedRouteRule", "counted in no profile"),
     ("GRPCRouteRequestHeaderModifier", "counted in no profile"),
-    (
-        "TLSRoute",
-        "no standalone TLSRoute scenarios yet (TLS echo backends to come)",
-    ),
-    (
-        "TLSRouteModeTerminate",
-        "no standalone TLSRoute scenarios yet (TLS echo backends to come)",
-    ),
-    (
-        "TLSRouteModeMixed",
-        "no standalone TLSRoute scenarios yet (TLS echo backends to come)",
-    ),
     ("TCPRoute", "no standalone TCPRoute scenarios yet"),
     ("UDPRoute", "no standalone UDPRoute scenarios yet"),
 ];

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::tls::Trusted;
+use crate::tls::{ClientCert, Trusted};
 
 /// How long one request may take (the suite's `RequestTimeout`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +40,8 @@ pub struct Tls {
     pub server_name: String,
     /// The certificate to trust (the suite trusts the listener certificate itself).
     pub trusted: Arc<Trusted>,
+    /// The client certificate presented when the server asks for one.
+    pub client_cert: Option<Arc<ClientCert>>,
 }
 
 /// A request to send to a gateway.
@@ -112,6 +114,17 @@ pub struct EchoAnswer {
     /// Pod name.
     #[serde(default)]
     pub pod: String,
+    /// What the backend's TLS handshake settled (echo-basic's `tls` block), when it was TLS.
+    #[serde(default)]
+    pub tls: Option<EchoTls>,
+}
+
+/// echo-basic's `tls` block: what the backend saw of the TLS connection that reached it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct EchoTls {
+    /// SNI the backend received.
+    #[serde(default, rename = "serverName")]
+    pub server_name: String,
 }
 
 impl EchoAnswer {
@@ -191,7 +204,11 @@ async fn send_once(addr: SocketAddr, req: &Request, echo: bool) -> Result<Captur
             } else {
                 b"http/1.1"
             };
-            let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config(&tls.trusted, alpn)?);
+            let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config(
+                &tls.trusted,
+                alpn,
+                tls.client_cert.as_ref(),
+            )?);
             let name = ServerName::try_from(tls.server_name.clone()).map_err(|e| format!("server name: {e}"))?;
             let stream = connector
                 .connect(name, stream)

@@ -103,8 +103,6 @@ pub async fn expect_response(timeouts: &Timeouts, addr: SocketAddr, case: &Case)
     .map_err(|e| format!("{}: {e}", case.describe()))
 }
 
-// Kept for the BackendTLSPolicy and frontend mTLS scenarios, the suite's only users of it.
-#[allow(dead_code)]
 /// Sends `case` until it consistently gets an HTTP error that is neither 200 nor a timeout
 /// (`MakeRequestAndExpectFailure`); any 200 fails at once.
 pub async fn expect_failure(timeouts: &Timeouts, addr: SocketAddr, case: &Case) -> Result<(), String> {
@@ -131,6 +129,20 @@ pub async fn expect_failure(timeouts: &Timeouts, addr: SocketAddr, case: &Case) 
         Some(e) => Err(format!("{}: must fail but {e}", case.describe())),
         None => result.map_err(|e| format!("{}: {e}", case.describe())),
     }
+}
+
+/// Sends `case` until the request itself consistently fails, with no HTTP answer (a refused
+/// handshake, a closed connection) (`MakeTLSRequestAndExpectEventuallyConsistentFailureResponse`).
+pub async fn expect_no_response(timeouts: &Timeouts, addr: SocketAddr, case: &Case) -> Result<(), String> {
+    let request = case.wire_request();
+    await_convergence(timeouts, || async {
+        match client::send(addr, &request).await {
+            Err(_) => Ok(()),
+            Ok(got) => Err(format!("request unexpectedly got status {}", got.status)),
+        }
+    })
+    .await
+    .map_err(|e| format!("{}: {e}", case.describe()))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::status::{Cond, ParentExpect};
 use crate::store::Store;
 
 mod checks;
-use crate::tls::Trusted;
+use crate::tls::{ClientCert, Trusted};
 
 /// Namespace of the base Gateways and most backends.
 pub const INFRA: &str = "gateway-conformance-infra";
@@ -68,6 +68,16 @@ pub fn route(name: &str) -> Key {
 /// A GRPCRoute in the infra namespace.
 pub fn grpc_route(name: &str) -> Key {
     Key::new("GRPCRoute", INFRA, name)
+}
+
+/// A TLSRoute in the infra namespace.
+pub fn tls_route(name: &str) -> Key {
+    Key::new("TLSRoute", INFRA, name)
+}
+
+/// A BackendTLSPolicy in the infra namespace.
+pub fn policy(name: &str) -> Key {
+    Key::new("BackendTLSPolicy", INFRA, name)
 }
 
 /// An HTTPRoute in `namespace`.
@@ -195,6 +205,26 @@ impl Ctx {
             .ok_or_else(|| anyhow!("no certificate {namespace}/{name} was made"))
     }
 
+    /// The certificate and key of the Secret `namespace/name` made at setup, as a client
+    /// certificate the suite presents when asked.
+    pub fn client_cert(&self, namespace: &str, name: &str) -> anyhow::Result<Arc<ClientCert>> {
+        let pem = self
+            .shared
+            .certs
+            .pem(namespace, name)
+            .ok_or_else(|| anyhow!("no certificate {namespace}/{name} was made"))?;
+        Ok(ClientCert::new(&pem.crt, &pem.key))
+    }
+
+    /// The CA certificate (PEM, `ca.crt`) of the ConfigMap `namespace/name` made at setup
+    /// (`GetConfigMapData`).
+    pub fn ca(&self, namespace: &str, name: &str) -> anyhow::Result<String> {
+        self.shared
+            .certs
+            .ca(namespace, name)
+            .ok_or_else(|| anyhow!("no CA ConfigMap {namespace}/{name} was made"))
+    }
+
     /// The controller name route parents must carry.
     pub fn controller(&self) -> &str {
         &self.shared.controller
@@ -249,7 +279,7 @@ impl Ctx {
         let docs: Vec<Value> = docs.into_iter().map(|d| self.admit(d)).collect();
         let mut started = Vec::new();
         for d in docs.iter().filter(|d| manifest::str_at(d, "kind") == "Deployment") {
-            started.extend(self.shared.network.start(d).await?);
+            started.extend(self.shared.network.start(d, &self.shared.certs).await?);
         }
         self.test_pods
             .lock()

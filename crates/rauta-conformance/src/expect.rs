@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::client::{self, Captured, EchoAnswer, Location, Protocol, Request, Tls};
-use crate::tls::Trusted;
+use crate::tls::{ClientCert, Trusted};
 
 /// A backend as the suite names it: pod-name prefix and namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct ExpectedRequest {
     pub headers: Vec<(String, String)>,
     /// Headers that must be absent.
     pub absent: Vec<String>,
+    /// SNI the backend must have received over TLS (compared only when set).
+    pub sni: Option<String>,
 }
 
 /// What a redirect must point to; unset fields default as in the suite.
@@ -72,6 +74,9 @@ pub struct Case {
     pub ignore_whitespace: bool,
     /// Where a redirect must point; `None` accepts any redirect.
     pub redirect: Option<ExpectedRedirect>,
+    /// The request's `SNI` as the suite writes it: never sent (a plain request has no TLS), only
+    /// the SNI the backend must see when no expected request is given.
+    pub sni: Option<String>,
 }
 
 /// A GET of `path` expecting 200 from any backend.
@@ -97,6 +102,7 @@ pub fn request(method: Method, path: &str) -> Case {
         absent_response_headers: Vec::new(),
         ignore_whitespace: false,
         redirect: None,
+        sni: None,
     }
 }
 
@@ -124,7 +130,30 @@ impl Case {
         self.request.tls = Some(Tls {
             server_name: server_name.to_owned(),
             trusted: trusted.clone(),
+            client_cert: None,
         });
+        self
+    }
+
+    /// Presents `cert` when the server asks for a client certificate; combine with
+    /// [`Case::https`].
+    pub fn client_cert(mut self, cert: &Arc<ClientCert>) -> Self {
+        if let Some(tls) = self.request.tls.as_mut() {
+            tls.client_cert = Some(cert.clone());
+        }
+        self
+    }
+
+    /// The request's `SNI` field: the backend must see it when the test gives no expected
+    /// request (the suite copies the request into the expectation).
+    pub fn sni(mut self, server_name: &str) -> Self {
+        self.sni = Some(server_name.to_owned());
+        self
+    }
+
+    /// Expects the backend to have received `server_name` as SNI.
+    pub fn seen_sni(mut self, server_name: &str) -> Self {
+        self.expected_request_mut().sni = Some(server_name.to_owned());
         self
     }
 
@@ -328,6 +357,7 @@ fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
         method: Some(method.clone()),
         host: case.request.host.clone(),
         headers: case.request.headers.clone(),
+        sni: case.sni.clone(),
         ..ExpectedRequest::default()
     });
     let want_path = expected.path.clone().unwrap_or_else(|| case.request.path.clone());
@@ -401,6 +431,12 @@ fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
     }
     if !echo.pod.starts_with(&case.backend) {
         return Err(format!("answered by pod {:?}, expected {}-*", echo.pod, case.backend));
+    }
+    if let Some(sni) = expected.sni.as_deref().filter(|s| !s.is_empty()) {
+        let seen = echo.tls.as_ref().map(|t| t.server_name.as_str()).unwrap_or_default();
+        if seen != sni {
+            return Err(format!("backend saw SNI {seen:?}, expected {sni:?}"));
+        }
     }
     Ok(())
 }
@@ -572,6 +608,24 @@ mod tests {
         assert_eq!(
             compare(&base().response_header_in("x-resp", &["x", "1, 2,3"]), addr(), &got),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn the_backend_must_have_seen_the_sni() {
+        let tls = r#"{"path": "/", "method": "GET", "namespace": "infra", "pod": "tls-backend-a-b", "tls": {"serverName": "abc.example.com"}}"#;
+        let plain = r#"{"path": "/", "method": "GET", "namespace": "infra", "pod": "tls-backend-a-b"}"#;
+        let case = get("/").in_namespace("infra").sni("abc.example.com");
+        assert_eq!(compare(&case, addr(), &answer(200, Some(tls), &[])), Ok(()));
+        assert!(compare(&case, addr(), &answer(200, Some(plain), &[])).is_err());
+        let other = get("/")
+            .in_namespace("infra")
+            .sni("x.example.com")
+            .seen_sni("abc.example.com");
+        assert_eq!(
+            compare(&other, addr(), &answer(200, Some(tls), &[])),
+            Ok(()),
+            "an expected request replaces the request's SNI"
         );
     }
 

@@ -22,6 +22,7 @@ mod scenarios;
 mod status;
 mod store;
 mod suite;
+mod tcp;
 mod tls;
 mod weights;
 
@@ -65,7 +66,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     parallel: usize,
     /// Profiles to report on.
-    #[arg(long, value_delimiter = ',', default_value = "GATEWAY-HTTP,GATEWAY-GRPC")]
+    #[arg(long, value_delimiter = ',', default_value = "GATEWAY-HTTP,GATEWAY-GRPC,GATEWAY-TLS")]
     profiles: Vec<String>,
     /// Take these needs as met, to try features being built (e.g. https-listeners).
     #[arg(long, value_delimiter = ',', value_enum)]

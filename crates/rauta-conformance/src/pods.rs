@@ -10,17 +10,47 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
-use rauta_echo::{EchoConfig, EchoIdentity, EchoServer, RequestRecord};
+use rauta_echo::{EchoConfig, EchoIdentity, EchoServer, EchoTls, RequestRecord, TlsFiles, TlsMode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::certs::Certs;
 use crate::manifest::{Key, str_at};
 
-/// echo-basic's plain HTTP port (HTTP/1.1 and h2c with prior knowledge).
+/// echo-basic's plain HTTP port (HTTP/1.1 and h2c with prior knowledge), also the TCP mode's.
 pub const HTTP_PORT: u16 = 3000;
 /// echo-basic's strict h2c port: HTTP/1 requests without an h2c upgrade get 400.
 pub const H2C_PORT: u16 = 3001;
+/// echo-basic's TLS port (HTTPS, gRPC over TLS, or the TCP mode over TLS).
+pub const TLS_PORT: u16 = 8443;
+
+/// Which of echo-basic's modes a pod runs, from its environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Http,
+    Grpc,
+    Tcp,
+}
+
+impl Mode {
+    /// The environment variable naming the private key in this mode: echo-basic's HTTP mode reads
+    /// `TLS_SERVER_PRIVKEY`, its gRPC and TCP modes `TLS_SERVER_PRIV_KEY`.
+    fn key_variable(self) -> &'static str {
+        match self {
+            Mode::Http => "TLS_SERVER_PRIVKEY",
+            Mode::Grpc | Mode::Tcp => "TLS_SERVER_PRIV_KEY",
+        }
+    }
+
+    fn tls_mode(self) -> TlsMode {
+        match self {
+            Mode::Http => TlsMode::Https,
+            Mode::Grpc => TlsMode::Grpc,
+            Mode::Tcp => TlsMode::Tcp,
+        }
+    }
+}
 
 /// One request an echo pod received.
 #[derive(Clone, Debug)]
@@ -77,8 +107,9 @@ impl PodNetwork {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// Starts the pods of a Deployment.
-    pub async fn start(&self, deployment: &Value) -> anyhow::Result<Vec<Pod>> {
+    /// Starts the pods of a Deployment; TLS pods read their certificates from `certs`, as the
+    /// Secret volumes of their template name them.
+    pub async fn start(&self, deployment: &Value, certs: &Certs) -> anyhow::Result<Vec<Pod>> {
         let key = Key::of(deployment).context("Deployment without a name")?;
         let namespace = key.namespace.clone().unwrap_or_default();
         let replicas = deployment
@@ -95,13 +126,33 @@ impl PodNetwork {
             })
             .unwrap_or_default();
         let env = container_env(deployment);
-        // gRPC mode is served on the HTTP port by the same echo server.
-        if let Some(mode) = ["TCP_ECHO_SERVER", "UDP_ECHO_SERVER", "TLS_SERVER_CERT"]
+        if let Some(mode) = ["UDP_ECHO_SERVER", "TLS_CLIENT_CACERTS"]
             .iter()
             .find(|name| env.contains_key(**name))
         {
-            anyhow::bail!("{key}: echo mode {mode} is not available in the standalone runner yet");
+            anyhow::bail!("{key}: echo setting {mode} is not available in the standalone runner yet");
         }
+        // gRPC mode is served on the HTTP port by the same echo server.
+        let mode = if env.contains_key("GRPC_ECHO_SERVER") {
+            Mode::Grpc
+        } else if env.contains_key("TCP_ECHO_SERVER") {
+            Mode::Tcp
+        } else {
+            Mode::Http
+        };
+        let tls = match (env.get("TLS_SERVER_CERT"), env.get(mode.key_variable())) {
+            (Some(crt), Some(key_path)) if !crt.is_empty() && !key_path.is_empty() => {
+                let certificate = secret_file(deployment, crt, certs, &namespace)?;
+                let private_key = secret_file(deployment, key_path, certs, &namespace)?;
+                let files = TlsFiles {
+                    certificate,
+                    private_key,
+                    client_cas: None,
+                };
+                Some(EchoTls::new(&files, mode.tls_mode()).with_context(|| format!("{key}: TLS"))?)
+            }
+            _ => None,
+        };
         let mut pods = Vec::new();
         for replica in 0..replicas {
             let name = pod_name(&key.name, replica);
@@ -112,7 +163,7 @@ impl PodNetwork {
                 ingress: String::new(),
             };
             pods.push(
-                self.start_pod(identity, labels.clone())
+                self.start_pod(identity, labels.clone(), mode, tls.clone())
                     .await
                     .with_context(|| format!("{key}: pod {name}"))?,
             );
@@ -120,30 +171,60 @@ impl PodNetwork {
         Ok(pods)
     }
 
-    async fn start_pod(&self, identity: EchoIdentity, labels: BTreeMap<String, String>) -> anyhow::Result<Pod> {
-        let (ip, plain, strict) = self.bind_pod().await?;
+    async fn start_pod(
+        &self,
+        identity: EchoIdentity,
+        labels: BTreeMap<String, String>,
+        mode: Mode,
+        tls: Option<EchoTls>,
+    ) -> anyhow::Result<Pod> {
+        let mut ports = match mode {
+            Mode::Http | Mode::Grpc => vec![HTTP_PORT, H2C_PORT],
+            Mode::Tcp => vec![HTTP_PORT],
+        };
+        if tls.is_some() {
+            ports.push(TLS_PORT);
+        }
+        let (ip, listeners) = self.bind_pod(&ports).await?;
+        let log = self.log.clone();
+        let (namespace, pod_labels) = (identity.namespace.clone(), labels.clone());
+        let base = EchoConfig::new(identity.clone()).with_request_log(move |record| {
+            let received = Received {
+                namespace: namespace.clone(),
+                labels: pod_labels.clone(),
+                record: record.clone(),
+                at: Instant::now(),
+            };
+            if let Ok(mut log) = log.lock() {
+                log.push(received);
+            }
+        });
         let mut stops = Vec::new();
-        for (listener, strict_h2c) in [(plain, false), (strict, true)] {
-            let log = self.log.clone();
-            let (namespace, pod_labels) = (identity.namespace.clone(), labels.clone());
-            let mut config = EchoConfig::new(identity.clone()).with_request_log(move |record| {
-                let received = Received {
-                    namespace: namespace.clone(),
-                    labels: pod_labels.clone(),
-                    record: record.clone(),
-                    at: Instant::now(),
-                };
-                if let Ok(mut log) = log.lock() {
-                    log.push(received);
-                }
-            });
-            config.strict_h2c = strict_h2c;
+        for (listener, port) in listeners.into_iter().zip(ports) {
+            let mut config = base.clone();
             let (stop, stopped) = oneshot::channel::<()>();
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            let served = match (mode, port) {
+                (_, TLS_PORT) => {
+                    // echo-basic reports its HTTP (or TCP) port and, in TCP mode, its TLS port.
+                    config.port = Some(HTTP_PORT.to_string());
+                    config.tls_port = (mode == Mode::Tcp).then(|| TLS_PORT.to_string());
+                    let Some(tls) = tls.clone() else { continue };
+                    tokio::spawn(async move { EchoServer::new(config).serve_tls(listener, tls, shutdown).await })
+                }
+                (Mode::Tcp, _) => {
+                    config.tls_port = Some(TLS_PORT.to_string());
+                    tokio::spawn(async move { EchoServer::new(config).serve_tcp(listener, shutdown).await })
+                }
+                (_, port) => {
+                    config.strict_h2c = port == H2C_PORT;
+                    tokio::spawn(async move { EchoServer::new(config).serve_http(listener, shutdown).await })
+                }
+            };
             tokio::spawn(async move {
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                if let Err(e) = EchoServer::new(config).serve_http(listener, shutdown).await {
+                if let Ok(Err(e)) = served.await {
                     tracing::warn!(error = %e, "echo server stopped");
                 }
             });
@@ -158,22 +239,26 @@ impl PodNetwork {
         })
     }
 
-    /// Binds both ports of a fresh IP, skipping IPs something else holds.
-    async fn bind_pod(&self) -> anyhow::Result<(IpAddr, TcpListener, TcpListener)> {
+    /// Binds `ports` on a fresh IP, skipping IPs something else holds.
+    async fn bind_pod(&self, ports: &[u16]) -> anyhow::Result<(IpAddr, Vec<TcpListener>)> {
         let mut last_error = None;
-        for _ in 0..64 {
+        'ips: for _ in 0..64 {
             let ip = IpAddr::V4(Ipv4Addr::from(self.next.fetch_add(1, Ordering::Relaxed)));
-            let plain = TcpListener::bind(SocketAddr::new(ip, HTTP_PORT)).await;
-            let strict = TcpListener::bind(SocketAddr::new(ip, H2C_PORT)).await;
-            match (plain, strict) {
-                (Ok(plain), Ok(strict)) => return Ok((ip, plain, strict)),
-                (Err(e), _) | (_, Err(e)) => last_error = Some(e),
+            let mut bound = Vec::new();
+            for port in ports {
+                match TcpListener::bind(SocketAddr::new(ip, *port)).await {
+                    Ok(l) => bound.push(l),
+                    Err(e) => {
+                        last_error = Some(e);
+                        continue 'ips;
+                    }
+                }
             }
+            return Ok((ip, bound));
         }
         Err(anyhow::anyhow!("no free pod IP: {last_error:?}"))
     }
 }
-
 /// `<deployment>-<10 characters>-<5 characters>`: the suite strips the last two segments to tell
 /// backends apart in weight checks, so the shape matters.
 fn pod_name(deployment: &str, replica: u64) -> String {
@@ -197,6 +282,51 @@ fn pod_name(deployment: &str, replica: u64) -> String {
         pick(template, 10),
         pick(template.wrapping_add(replica + 1), 5)
     )
+}
+
+/// The content of the file at `path` in the first container, read from the Secret volume mounted
+/// there (`items` mapping keys to file names, or the keys themselves).
+fn secret_file(deployment: &Value, path: &str, certs: &Certs, namespace: &str) -> anyhow::Result<String> {
+    let spec = deployment
+        .pointer("/spec/template/spec")
+        .ok_or_else(|| anyhow::anyhow!("no pod template"))?;
+    let mounts = spec
+        .pointer("/containers/0/volumeMounts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (volume, file) = mounts
+        .iter()
+        .find_map(|m| {
+            let dir = str_at(m, "mountPath").trim_end_matches('/');
+            let file = path.strip_prefix(dir)?.strip_prefix('/')?;
+            Some((str_at(m, "name"), file))
+        })
+        .ok_or_else(|| anyhow::anyhow!("{path} is on no mounted volume"))?;
+    let secret = spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|v| str_at(v, "name") == volume)
+        .and_then(|v| v.get("secret"))
+        .ok_or_else(|| anyhow::anyhow!("volume {volume} is not a Secret volume"))?;
+    let secret_name = str_at(secret, "secretName");
+    let key = secret
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|i| str_at(i, "path") == file)
+        .map_or(file, |i| str_at(i, "key"));
+    let pem = certs
+        .pem(namespace, secret_name)
+        .ok_or_else(|| anyhow::anyhow!("Secret {namespace}/{secret_name} was not made at setup"))?;
+    match key {
+        "tls.crt" => Ok(pem.crt),
+        "tls.key" => Ok(pem.key),
+        other => Err(anyhow::anyhow!("Secret {namespace}/{secret_name} has no key {other}")),
+    }
 }
 
 /// The first container's literal environment variables.

@@ -1,6 +1,8 @@
 //! Every scenario, grouped by area, and the shared setup (base manifests and their pods).
 
+mod backend_tls;
 mod backends;
+mod client_certs;
 mod cors;
 mod filters;
 mod gateway;
@@ -9,13 +11,13 @@ mod https;
 mod invalid;
 mod matching;
 mod redirects;
+mod tls_routes;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
 use crate::catalog::{self, Profile};
-use crate::certs::Certs;
 use crate::claims::Need;
 use crate::converge::Timeouts;
 use crate::ctx::Shared;
@@ -39,6 +41,9 @@ pub fn all() -> impl Iterator<Item = Scenario> {
         redirects::ALL,
         backends::ALL,
         cors::ALL,
+        backend_tls::ALL,
+        client_certs::ALL,
+        tls_routes::ALL,
     ]
     .into_iter()
     .flat_map(|group| group.iter().copied())
@@ -61,7 +66,7 @@ pub fn why_missing(name: &str) -> &'static str {
 }
 
 /// Reads the base manifests (plus the HTTPS ones when HTTPS listeners are met), makes the
-/// suite's certificates, and starts the pods of the base Deployments.
+/// suite's certificates and CAs, and starts the pods of the base Deployments.
 pub async fn setup(binary: PathBuf, manifests: &Path, work: &Path, selection: &Selection) -> anyhow::Result<Shared> {
     let path = manifests.join("base").join("manifests.yaml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -78,7 +83,6 @@ pub async fn setup(binary: PathBuf, manifests: &Path, work: &Path, selection: &S
     let placeholders = Placeholders(vec![("CONTROLLER_NAME".into(), controller.clone())]);
     let mut base = manifest::parse(&placeholders.apply(&text), "base")?;
     std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
-    let mut certs = Certs::default();
     if selection.met(Need::HttpsListeners) {
         let https = manifests.join("base").join("https.yaml");
         let text = std::fs::read_to_string(&https).with_context(|| format!("cannot read {}", https.display()))?;
@@ -86,14 +90,13 @@ pub async fn setup(binary: PathBuf, manifests: &Path, work: &Path, selection: &S
             &placeholders.apply(&text),
             &https.display().to_string(),
         )?);
-        let (secrets, made) = crate::certs::suite_secrets(&work.join(".certs"))?;
-        base.extend(secrets);
-        certs = made;
     }
+    let (material, certs) = crate::certs::suite_material(&work.join(".certs"))?;
+    base.extend(material);
     let network = PodNetwork::new();
     let mut base_pods = Vec::new();
     for d in base.iter().filter(|d| manifest::str_at(d, "kind") == "Deployment") {
-        base_pods.extend(network.start(d).await?);
+        base_pods.extend(network.start(d, &certs).await?);
     }
     Ok(Shared {
         binary,

@@ -311,20 +311,59 @@ pub fn route_condition(
     gw_name: &str,
     want: &Cond,
 ) -> Result<(), String> {
+    entry_condition(parents(status), "parentRef", generation, gw_namespace, gw_name, want)
+}
+
+/// Some ancestor entry for the Gateway has `want`, all ancestors being current
+/// (`BackendTLSPolicyMustHaveCondition`).
+pub fn ancestor_condition(
+    status: &Value,
+    generation: i64,
+    gw_namespace: &str,
+    gw_name: &str,
+    want: &Cond,
+) -> Result<(), String> {
+    let ancestors = status
+        .get("ancestors")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    entry_condition(ancestors, "ancestorRef", generation, gw_namespace, gw_name, want)
+}
+
+/// Every ancestor entry's conditions are current (`BackendTLSPolicyMustHaveLatestConditions`).
+pub fn ancestors_current(status: &Value, generation: i64) -> Result<(), String> {
+    status
+        .get("ancestors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .try_for_each(|a| current(a, generation))
+}
+
+fn entry_condition(
+    entries: &[Value],
+    ref_key: &str,
+    generation: i64,
+    gw_namespace: &str,
+    gw_name: &str,
+    want: &Cond,
+) -> Result<(), String> {
     let mut why = Vec::new();
-    for parent in parents(status) {
-        current(parent, generation).map_err(|e| format!("parent {}: {e}", parent_name(parent)))?;
-        let r = parent.get("parentRef").unwrap_or(&Value::Null);
+    for entry in entries {
+        let r = entry.get(ref_key).unwrap_or(&Value::Null);
+        let label = format!("{}/{}", text(r, "namespace"), text(r, "name"));
+        current(entry, generation).map_err(|e| format!("{ref_key} {label}: {e}"))?;
         let ns = r.get("namespace").and_then(Value::as_str);
         if text(r, "name") == gw_name && ns.is_none_or(|ns| ns == gw_namespace) {
-            match has(parent, want) {
+            match has(entry, want) {
                 Ok(()) => return Ok(()),
                 Err(e) => why.push(e),
             }
         }
     }
     Err(format!(
-        "no parent entry for Gateway {gw_namespace}/{gw_name} has it: {}",
+        "no {ref_key} entry for Gateway {gw_namespace}/{gw_name} has it: {}",
         why.join("; ")
     ))
 }

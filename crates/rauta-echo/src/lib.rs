@@ -12,9 +12,12 @@
 //!   `PING`, `IS_TLS` and `TEST` lines.
 //! - [`serve_udp`]: every datagram is answered with a JSON envelope naming the pod.
 //!
-//! HTTPS is left to the caller: terminate TLS yourself and hand the stream to
-//! [`EchoServer::serve_connection`] with a [`TlsInfo`]; answers then carry echo-basic's `tls`
-//! block.
+//! - [`EchoServer::serve_tls`]: echo-basic's TLS ports (8443) with a certificate ([`EchoTls`]):
+//!   HTTPS (HTTP/1.1 and HTTP/2 by ALPN, optional client certificate verification), gRPC over
+//!   TLS (ALPN `h2`), or the TCP line protocol over TLS. Answers carry echo-basic's `tls` block.
+//!
+//! A caller that terminates TLS itself can hand the stream to [`EchoServer::serve_connection`]
+//! with a [`TlsInfo`].
 //!
 //! Every HTTP request is reported to an optional [`RequestLog`] callback; the CLI prints
 //! [`RequestRecord::echo_line`] from it, the line the conformance suite greps for when it checks
@@ -48,6 +51,7 @@ mod duration;
 mod http;
 mod json;
 mod tcp;
+mod tls;
 mod udp;
 
 use std::future::Future;
@@ -58,6 +62,7 @@ use tokio::net::{TcpListener, UdpSocket};
 
 pub use config::{EchoConfig, EchoIdentity, RequestLog, RequestRecord, RouteKind};
 pub use http::{ConnectionInfo, ResetHandle, TlsInfo};
+pub use tls::{EchoTls, TlsFiles, TlsMode, TlsSetupError};
 
 /// An echo backend: configuration plus the state its listeners share (the retry counters).
 ///

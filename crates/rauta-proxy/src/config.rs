@@ -9,6 +9,10 @@ pub struct ProxyConfig {
     pub access_log: bool,
     /// Resource limits for downstream and upstream connections.
     pub limits: Limits,
+    /// The worker runtimes that serve connections, one per core: each bind gets one listening
+    /// socket per worker (`SO_REUSEPORT` when there are several), accepted and served on that
+    /// worker only. Empty: one socket, served on the runtime that applies the snapshot.
+    pub workers: Vec<tokio::runtime::Handle>,
 }
 
 /// Resource limits; [`Limits::default`] gives values suitable for an edge proxy.

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
@@ -69,9 +70,25 @@ impl Sessions {
     }
 }
 
-/// Relays datagrams received on `socket` (the UDP bind at `address`) until the task is aborted.
-pub(crate) fn spawn(shared: Arc<Shared>, socket: UdpSocket, address: SocketAddr) -> JoinHandle<()> {
-    tokio::spawn(relay(shared, Arc::new(socket), address))
+/// Relays datagrams received on `socket` (the UDP bind at `address`) until the task is aborted,
+/// on `worker` (or the current runtime); sessions and their sockets live on that runtime too.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    socket: std::net::UdpSocket,
+    address: SocketAddr,
+    worker: Option<&Handle>,
+) -> JoinHandle<()> {
+    let task = async move {
+        // Registered with the reactor of the runtime this task runs on.
+        match UdpSocket::from_std(socket) {
+            Ok(socket) => relay(shared, Arc::new(socket), address).await,
+            Err(error) => tracing::error!(%address, %error, "cannot register the UDP socket"),
+        }
+    };
+    match worker {
+        Some(worker) => worker.spawn(task),
+        None => tokio::spawn(task),
+    }
 }
 
 fn now_ms(shared: &Shared) -> u64 {

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<Semaphore>,
     /// Origin of the connections' coarse activity clocks.
     pub(crate) epoch: Instant,
+    /// Worker runtimes (empty: the applying runtime serves).
+    workers: Vec<tokio::runtime::Handle>,
 }
 
 /// Serves the binds of the last applied [`Snapshot`].
@@ -61,22 +63,29 @@ struct Control {
     shut_down: bool,
 }
 
-/// A socket opened for a bind, not serving yet.
+/// The sockets opened for a bind, not serving yet: one per worker for TCP, one for UDP.
 enum Opened {
-    Tcp(tokio::net::TcpListener),
-    Udp(tokio::net::UdpSocket),
+    Tcp(Vec<std::net::TcpListener>),
+    Udp(std::net::UdpSocket),
 }
 
 struct BindHandle {
     phase: watch::Sender<Phase>,
-    accept: JoinHandle<()>,
+    /// One accept loop per worker.
+    accept: Vec<JoinHandle<()>>,
 }
 
 impl BindHandle {
-    /// Stops accepting (dropping the socket) and lets open connections drain.
+    /// Stops accepting (dropping the sockets) and lets open connections drain.
     fn stop(self) {
-        self.accept.abort();
+        self.abort();
         self.phase.send_replace(Phase::Draining);
+    }
+
+    fn abort(&self) {
+        for task in &self.accept {
+            task.abort();
+        }
     }
 }
 
@@ -104,6 +113,7 @@ impl DataPlane {
             connections: Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
             epoch: Instant::now(),
             limits,
+            workers: config.workers,
         };
         Self {
             shared: Arc::new(shared),
@@ -144,7 +154,7 @@ impl DataPlane {
             let socket = if udp {
                 listener::open_udp(bind.address).map(Opened::Udp)
             } else {
-                listener::open(bind.address).map(Opened::Tcp)
+                listener::open(bind.address, self.shared.workers.len()).map(Opened::Tcp)
             };
             match socket {
                 Ok(socket) => opened.push((bind.address, socket)),
@@ -161,8 +171,25 @@ impl DataPlane {
         for (address, socket) in opened {
             let (phase, rx) = watch::channel(Phase::Serving);
             let (udp, accept) = match socket {
-                Opened::Tcp(socket) => (false, listener::spawn_accept(self.shared.clone(), socket, address, rx)),
-                Opened::Udp(socket) => (true, datagram::spawn(self.shared.clone(), socket, address)),
+                Opened::Tcp(sockets) => {
+                    let accept = sockets
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, socket)| {
+                            let worker = self.shared.workers.get(i);
+                            listener::spawn_accept(self.shared.clone(), socket, address, rx.clone(), worker)
+                        })
+                        .collect();
+                    (false, accept)
+                }
+                // One relay task per UDP bind, on the first worker: sessions live in its table.
+                Opened::Udp(socket) => {
+                    let worker = self.shared.workers.first();
+                    (
+                        true,
+                        vec![datagram::spawn(self.shared.clone(), socket, address, worker)],
+                    )
+                }
             };
             control.binds.insert((address, udp), BindHandle { phase, accept });
         }
@@ -225,7 +252,7 @@ impl DataPlane {
 impl Drop for DataPlane {
     fn drop(&mut self) {
         for (_, handle) in self.control.get_mut().binds.drain() {
-            handle.accept.abort();
+            handle.abort();
         }
         self.shared.phase.send_replace(Phase::Closed);
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -17,22 +18,32 @@ use crate::stream;
 /// Pending connections the kernel queues per socket.
 const BACKLOG: i32 = 1024;
 
-/// Opens a listening socket with `SO_REUSEADDR` (IPv6 sockets are IPv6-only, so `0.0.0.0` and
-/// `[::]` binds of the same port can coexist).
-pub(crate) fn open(address: SocketAddr) -> io::Result<TcpListener> {
+/// Opens `count` listening sockets on `address` with `SO_REUSEADDR` (IPv6 sockets are IPv6-only,
+/// so `0.0.0.0` and `[::]` binds of the same port can coexist), and `SO_REUSEPORT` when there
+/// are several, so that the kernel spreads new connections over them (one per worker). They
+/// are registered with a runtime only by the worker that accepts on them.
+pub(crate) fn open(address: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    (0..count.max(1)).map(|_| open_one(address, count > 1)).collect()
+}
+
+fn open_one(address: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
     socket.listen(BACKLOG)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }
 
-/// Opens a UDP socket (`SO_REUSEADDR`; IPv6 sockets are IPv6-only, as for TCP).
-pub(crate) fn open_udp(address: SocketAddr) -> io::Result<UdpSocket> {
+/// Opens the UDP socket of a UDP bind (`SO_REUSEADDR`; IPv6 sockets are IPv6-only, as for TCP).
+/// One socket serves every session: it is registered with a runtime by the task that relays it.
+pub(crate) fn open_udp(address: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
     if address.is_ipv6() {
@@ -40,18 +51,28 @@ pub(crate) fn open_udp(address: SocketAddr) -> io::Result<UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
-/// Accepts connections on `listener` until the task is aborted; each connection is served on its
-/// own task. At the connection limit accepting pauses and the kernel backlog absorbs new clients.
+/// Accepts connections on `listener` until the task is aborted, on `worker` (or the current
+/// runtime); each connection is served on its own task there. At the connection limit accepting
+/// pauses and the kernel backlog absorbs new clients.
 pub(crate) fn spawn_accept(
     shared: Arc<Shared>,
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     address: SocketAddr,
     phase: watch::Receiver<Phase>,
+    worker: Option<&Handle>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    let accept = async move {
+        // Registered with the reactor of the runtime this task runs on.
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(address = %address, error = %e, "cannot register the listening socket");
+                return;
+            }
+        };
         loop {
             let Ok(permit) = shared.connections.clone().acquire_owned().await else {
                 return;
@@ -92,5 +113,9 @@ pub(crate) fn spawn_accept(
                 }
             }
         }
-    })
+    };
+    match worker {
+        Some(worker) => worker.spawn(accept),
+        None => tokio::spawn(accept),
+    }
 }

@@ -5,8 +5,9 @@
 //! is read (never answered) to learn the SNI; the listener and TLSRoute hostname it selects (most
 //! specific first) decide the route. A Passthrough listener replays the ClientHello to the chosen
 //! backend and splices both ways, so the client's TLS session is with the backend; a Terminate
-//! listener completes the handshake with its certificate and relays the plain stream. When
-//! nothing matches, or the backend is invalid or unreachable, the connection is closed.
+//! listener completes the handshake with its certificate and relays the plain stream, over TLS
+//! again when a BackendTLSPolicy targets the backend. When nothing matches, or the backend is
+//! invalid, unreachable or fails the policy's handshake, the connection is closed.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use crate::errors::ProxyError;
 use crate::router;
 use crate::runtime::{RuntimeBind, RuntimeEntry, RuntimeRule};
 use crate::server::Phase;
+use crate::upstream_tls;
 
 /// A ClientHello larger than this is refused (real ones are a few hundred bytes to a few KiB).
 const MAX_CLIENT_HELLO: usize = 64 * 1024;
@@ -73,7 +75,7 @@ async fn relay_tcp(shared: &Shared, bind: &RuntimeBind, stream: TcpStream) -> Re
         .and_then(|l| l.virtual_hosts.first())
         .and_then(|vh| vh.routes.first())
         .ok_or(StreamError::NoRoute(None))?;
-    splice(shared, &entry.rule, stream, &[]).await
+    splice(shared, &entry.rule, stream, &[], false).await
 }
 
 /// TLSRoute: route by the ClientHello's SNI, then pass through or terminate.
@@ -89,11 +91,11 @@ async fn relay_tls(shared: &Shared, bind: &RuntimeBind, mut stream: TcpStream) -
         .map(|s| s.trim_end_matches('.').to_ascii_lowercase());
     let (terminate, entry) = select(bind, sni.as_deref()).ok_or_else(|| StreamError::NoRoute(sni.clone()))?;
     if !terminate {
-        return splice(shared, &entry.rule, stream, &seen).await;
+        return splice(shared, &entry.rule, stream, &seen, false).await;
     }
     let config = bind.tls.as_ref().ok_or(StreamError::NoRoute(sni))?.config().clone();
     let tls = StartHandshake::from_parts(accepted, stream).into_stream(config).await?;
-    splice(shared, &entry.rule, tls, &[]).await
+    splice(shared, &entry.rule, tls, &[], true).await
 }
 
 /// The listener for `sni` (most specific first; no SNI reaches only a listener without
@@ -140,8 +142,15 @@ async fn read_client_hello(
 }
 
 /// Connects to an endpoint of a backend of `rule` (trying the next endpoint when one refuses),
-/// sends `initial`, then copies both ways until either side closes or the data plane closes.
-async fn splice<S>(shared: &Shared, rule: &RuntimeRule, mut downstream: S, initial: &[u8]) -> Result<(), StreamError>
+/// speaking TLS to it when `terminated` and the backend's cluster has a BackendTLSPolicy, sends
+/// `initial`, then copies both ways until either side closes or the data plane closes.
+async fn splice<S>(
+    shared: &Shared,
+    rule: &RuntimeRule,
+    downstream: S,
+    initial: &[u8],
+    terminated: bool,
+) -> Result<(), StreamError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -160,8 +169,27 @@ where
             Err(_) => tracing::debug!(endpoint = %endpoint.address, "stream upstream connect timed out"),
         }
     }
-    let mut upstream = upstream.ok_or(ProxyError::UpstreamConnect)?;
+    let upstream = upstream.ok_or(ProxyError::UpstreamConnect)?;
     upstream.set_nodelay(true)?;
+    match cluster.tls.as_ref().filter(|_| terminated) {
+        Some(tls) => {
+            let limit = shared.limits.upstream_connect_timeout;
+            let upstream = tokio::time::timeout(limit, upstream_tls::handshake(upstream, tls))
+                .await
+                .map_err(|_| ProxyError::UpstreamConnect)??;
+            relay(shared, downstream, upstream, initial).await
+        }
+        None => relay(shared, downstream, upstream, initial).await,
+    }
+}
+
+/// Sends `initial` upstream, then copies both ways until either side closes or the data plane
+/// closes.
+async fn relay<D, U>(shared: &Shared, mut downstream: D, mut upstream: U, initial: &[u8]) -> Result<(), StreamError>
+where
+    D: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
     if !initial.is_empty() {
         upstream.write_all(initial).await?;
     }

@@ -6,6 +6,8 @@
 //!
 //! Each endpoint of a TLS cluster gets a pooled client whose connector dials the endpoint and
 //! runs the handshake; a failed handshake is a connect error (502), never a plaintext retry.
+//! Terminated TLSRoute streams to such a cluster run the same handshake without ALPN
+//! ([`handshake`]).
 
 use std::future::Future;
 use std::io;
@@ -55,8 +57,8 @@ pub(crate) fn absolute(mut request: Request<RequestBody>, authority: &Authority)
     request
 }
 
-/// A pooled client for `address` speaking TLS as `tls` says; HTTP/2 only when `http2`.
-pub(crate) fn tls_client(address: SocketAddr, tls: &UpstreamTls, http2: bool, limits: &Limits) -> TlsClient {
+/// The client side of the policy's TLS: its verifier, SNI and ALPN (`None`: offer none).
+fn client_config(tls: &UpstreamTls, alpn: Option<&[u8]>) -> (Arc<ClientConfig>, ServerName<'static>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let name = ServerName::try_from(tls.server_name.clone()).unwrap_or_else(|_| {
         tracing::warn!(name = %tls.server_name, "backend TLS hostname is not a DNS name; handshakes will fail");
@@ -82,7 +84,14 @@ pub(crate) fn tls_client(address: SocketAddr, tls: &UpstreamTls, http2: bool, li
                 .with_root_certificates(RootCertStore::empty())
                 .with_no_client_auth()
         });
-    config.alpn_protocols = vec![if http2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
+    config.alpn_protocols = alpn.map(|p| vec![p.to_vec()]).unwrap_or_default();
+    (Arc::new(config), name)
+}
+
+/// A pooled client for `address` speaking TLS as `tls` says; HTTP/2 only when `http2`.
+pub(crate) fn tls_client(address: SocketAddr, tls: &UpstreamTls, http2: bool, limits: &Limits) -> TlsClient {
+    let alpn: &[u8] = if http2 { b"h2" } else { b"http/1.1" };
+    let (config, name) = client_config(tls, Some(alpn));
     let mut builder = Client::builder(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
@@ -93,7 +102,7 @@ pub(crate) fn tls_client(address: SocketAddr, tls: &UpstreamTls, http2: bool, li
     builder.build(TlsConnector {
         address,
         timeout: limits.upstream_connect_timeout,
-        config: Arc::new(config),
+        config,
         name,
     })
 }
@@ -108,8 +117,19 @@ fn client_auth(cert: &Certificate) -> Result<(Vec<CertificateDer<'static>>, Priv
     Ok((chain, key))
 }
 
-/// Verifies the backend's chain against the policy's CAs (or the system's), then its name: the policy hostname,
-/// or, when the policy lists subject alternative names, one of those (and not the hostname).
+/// Runs the policy's TLS handshake (no ALPN) on a connection to a stream backend: a terminated
+/// TLSRoute re-encrypted towards its backend.
+pub(crate) async fn handshake(
+    tcp: TcpStream,
+    tls: &UpstreamTls,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let (config, name) = client_config(tls, None);
+    tokio_rustls::TlsConnector::from(config).connect(name, tcp).await
+}
+
+/// Verifies the backend's chain against the policy's CAs (or the system's roots), then its name:
+/// the policy hostname, or, when the policy lists subject alternative names, one of those (and not
+/// the hostname).
 #[derive(Debug)]
 struct PolicyVerifier {
     /// `None` when no CA is usable: nothing can be trusted.

@@ -24,7 +24,7 @@ pub fn main(args: EchoArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let server = EchoServer::new(config);
-    let runtime = run::runtime(Some(1))?;
+    let runtime = run::single_threaded()?;
     runtime.block_on(async move {
         let address = args.address;
         let stopped = run::stop_signal()?;

@@ -50,13 +50,14 @@ pub fn main(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
         }
         (tmp.path().to_path_buf(), Some(tmp))
     };
-    let runtime = run::runtime(args.serve.workers)?;
-    runtime.block_on(async move {
+    let runtimes = run::Runtimes::start(args.serve.workers)?;
+    let workers = runtimes.worker_handles();
+    runtimes.control.block_on(async move {
         for (service, pod, address) in BACKENDS {
             start_backend(service, pod, address).await?;
         }
         let admin = args.serve.admin_address;
-        run::serve(FileProvider::new(vec![dir.clone()]), args.serve, |_| {
+        run::serve(FileProvider::new(vec![dir.clone()]), args.serve, workers, |_| {
             print_tour(&dir, admin)
         })
         .await

@@ -355,3 +355,69 @@ fn validate_prints_statuses_and_fails_on_invalid_resources() {
         "{stderr}"
     );
 }
+
+/// The threads of process `pid` named `rauta-worker-*`, as `/proc/<pid>/task/<tid>` paths.
+fn worker_threads(pid: u32) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .filter(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|name| name.trim().starts_with("rauta-worker-")))
+        .collect();
+    found.sort();
+    found
+}
+
+/// How many times each thread gave up the CPU waiting (a worker blocks in epoll between
+/// connections, so each burst of work it does counts at least one).
+fn voluntary_switches(threads: &[std::path::PathBuf]) -> Vec<u64> {
+    threads
+        .iter()
+        .map(|t| {
+            let status = std::fs::read_to_string(t.join("status")).unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// `--workers 3`: three single-threaded workers, each accepting on its own `SO_REUSEPORT`
+/// socket of the bind, so the kernel spreads new connections over all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_accepts_on_its_own_socket() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = free_port();
+    let echo = Backend::start("echo", "echo").await;
+    let yaml = format!(
+        "{}{}{}",
+        gateway_yaml(port),
+        service_yaml("echo", echo.addr, None),
+        route("all", "/", "echo")
+    );
+    let rauta = Rauta::start_with(&yaml, &["--workers", "3"]).await;
+    let workers = worker_threads(rauta.pid());
+    assert_eq!(workers.len(), 3, "one thread per worker");
+    let before = voluntary_switches(&workers);
+    for i in 0..90 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let request = format!("GET /{i} HTTP/1.1\r\nhost: r.test\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        assert!(
+            response.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&response)
+        );
+    }
+    let after = voluntary_switches(&workers);
+    // Each worker gets a third of the connections on average; none getting fewer than three of
+    // ninety has a chance below 1e-12 unless a socket is not served.
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert!(a - b >= 3, "worker {i} woke {} times for 90 connections", a - b);
+    }
+}

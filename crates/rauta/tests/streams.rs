@@ -1,6 +1,7 @@
-//! TLSRoute (Passthrough and Terminate, mixed on one port) and TCPRoute through the real binary:
-//! echo-basic's TCP line protocol (the server speaks first), a TLS backend that reports the SNI
-//! it saw, a rustls client, and openssl s_client to see whose certificate answers.
+//! TLSRoute (Passthrough and Terminate, mixed on one port, re-encrypted by a BackendTLSPolicy) and
+//! TCPRoute through the real binary: echo-basic's TCP line protocol (the server speaks first, in
+//! plain or over TLS), a TLS backend that reports the SNI it saw, a rustls client, and openssl
+//! s_client to see whose certificate answers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certs::{Ca, KeyKind, peer_cn, s_client, secret_yaml};
-use rauta_echo::{EchoConfig, EchoIdentity, EchoServer};
+use rauta_echo::{EchoConfig, EchoIdentity, EchoServer, EchoTls, TlsFiles, TlsMode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use support::{Rauta, free_port};
@@ -244,4 +245,100 @@ async fn tls_routes_pass_through_or_terminate_by_sni_on_one_port() {
         assert!(!ok, "{sni:?}: {out}");
     }
     assert!(ca.connect(port, "non.matching.org", &[]).await.is_err());
+}
+
+/// echo-basic's TCP mode over TLS (certificate `pem`) as pod `pod`.
+async fn tcp_tls_echo(pod: &str, pem: &certs::Pem) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let files = TlsFiles {
+        certificate: pem.crt.clone(),
+        private_key: pem.key.clone(),
+        client_cas: None,
+    };
+    let tls = EchoTls::new(&files, TlsMode::Tcp).unwrap();
+    let config = EchoConfig::new(EchoIdentity {
+        namespace: "default".into(),
+        pod: pod.into(),
+        ..Default::default()
+    });
+    tokio::spawn(async move {
+        EchoServer::new(config)
+            .serve_tls(listener, tls, std::future::pending())
+            .await
+    });
+    addr
+}
+
+fn config_map(name: &str, ca: &Ca) -> String {
+    let indented: String = ca.crt().lines().map(|l| format!("    {l}\n")).collect();
+    format!(
+        "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: default}}\ndata:\n  ca.crt: |\n{indented}"
+    )
+}
+
+fn backend_tls_policy(service: &str, ca: &str) -> String {
+    format!(
+        "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {{name: {service}, namespace: default}}\nspec:\n  targetRefs: [{{group: \"\", kind: Service, name: {service}}}]\n  validation:\n    caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: {ca}}}]\n    hostname: abc.example.com\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_tls_routes_speak_tls_to_backends_with_a_backend_tls_policy() {
+    let (ca, other_ca) = (Ca::new(), Ca::new());
+    let port = free_port();
+    let backend_cert = ca.leaf("abc.example.com", &["abc.example.com"], KeyKind::RsaPkcs1);
+    let gateway_cert = ca.leaf(
+        "tls.example.net",
+        &["tls.example.net", "*.example.net"],
+        KeyKind::EcPkcs8,
+    );
+    let mut yaml = gateway(&format!(
+        "  - name: terminate\n    protocol: TLS\n    port: {port}\n    tls: {{mode: Terminate, certificateRefs: [{{name: gateway-cert}}]}}\n"
+    ));
+    yaml.push_str(&secret_yaml("default", "gateway-cert", &gateway_cert));
+    yaml.push_str(&config_map("ca", &ca));
+    yaml.push_str(&config_map("other-ca", &other_ca));
+    let backend = tcp_tls_echo("secure", &backend_cert).await;
+    for (service, trusted) in [("secure", "ca"), ("untrusted", "other-ca")] {
+        yaml.push_str(&self::service(service, backend));
+        yaml.push_str(&backend_tls_policy(service, trusted));
+    }
+    yaml.push_str(&route(
+        "TLSRoute",
+        "secure",
+        "terminate",
+        &["tls.example.net"],
+        &[("secure", 1)],
+        "2020-01-01T00:00:00Z",
+    ));
+    yaml.push_str(&route(
+        "TLSRoute",
+        "untrusted",
+        "terminate",
+        &["untrusted.example.net"],
+        &[("untrusted", 1)],
+        "2020-01-01T00:00:00Z",
+    ));
+    let _rauta = Rauta::start(&yaml).await;
+
+    // The backend's connection is TLS, with the policy's SNI.
+    let tls = ca.connect(port, "tls.example.net", &[]).await.unwrap();
+    let mut s = BufReader::new(tls);
+    assert_eq!(line(&mut s).await, "Gateway API Test TCP Server");
+    s.get_mut().write_all(b"IS_TLS\nTEST\n").await.unwrap();
+    assert_eq!(line(&mut s).await, "true");
+    let test: serde_json::Value = serde_json::from_str(&line(&mut s).await).unwrap();
+    assert_eq!(test["pod"], "secure", "{test}");
+    assert_eq!(test["tls"]["serverName"], "abc.example.com", "{test}");
+
+    // A backend the policy does not trust: the stream is closed, never relayed in plaintext.
+    let tls = ca.connect(port, "untrusted.example.net", &[]).await.unwrap();
+    let mut s = BufReader::new(tls);
+    let mut first = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_line(&mut first)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "expected the connection to close, read {first:?}"
+    );
 }

@@ -14,6 +14,7 @@ use crate::grpc;
 use crate::manifest::{self, Key};
 use crate::rauta::{self, Rauta};
 use crate::status::{self, Cond, ListenerExpect, ParentExpect};
+use crate::tcp::{self, LineExpect, LineTls};
 
 impl Ctx {
     async fn statuses(&self) -> Result<Vec<Value>, String> {
@@ -289,11 +290,101 @@ impl Ctx {
         })
     }
 
+    /// The gRPC `MakeRequestAndExpectEventuallyConsistentFailure`: the call consistently ends
+    /// with a code other than OK (an OK fails at once); a call that cannot be made is not ready.
+    pub async fn expect_grpc_failure(&self, addr: SocketAddr, call: grpc::Call) -> anyhow::Result<()> {
+        let fatal = std::sync::Mutex::new(None::<String>);
+        let result = converge::await_convergence(self.timeouts(), || async {
+            if fatal.lock().is_ok_and(|f| f.is_some()) {
+                return Ok(());
+            }
+            let got = grpc::call(addr, &call).await?;
+            if got.code == grpc::code::OK
+                && let Ok(mut f) = fatal.lock()
+            {
+                *f = Some(format!("answered OK by pod {:?}", got.pod));
+            }
+            Ok(())
+        })
+        .await;
+        match fatal.into_inner().ok().flatten() {
+            Some(e) => Err(anyhow!("gRPC {} must fail but was {e}", call.method)),
+            None => result.map_err(|e| anyhow!("gRPC {} (authority {:?}): {e}", call.method, call.authority)),
+        }
+    }
+
     /// `MakeRequestAndExpectFailure`.
-    #[allow(dead_code)] // for the BackendTLSPolicy scenarios to come
     pub async fn expect_failure(&self, addr: SocketAddr, case: Case) -> anyhow::Result<()> {
         converge::expect_failure(self.timeouts(), addr, &case)
             .await
             .map_err(|e| anyhow!(e))
+    }
+
+    /// `MakeTLSRequestAndExpectEventuallyConsistentResponse`: [`Ctx::expect`], and a client
+    /// certificate the case carries must have been asked for.
+    pub async fn expect_tls(&self, addr: SocketAddr, case: Case) -> anyhow::Result<()> {
+        converge::expect_response(self.timeouts(), addr, &case)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        client_cert_asked(&case)
+    }
+
+    /// `MakeTLSRequestAndExpectEventuallyConsistentFailureResponse`: the request consistently
+    /// gets no HTTP answer, and a client certificate the case carries was asked for.
+    pub async fn expect_tls_failure(&self, addr: SocketAddr, case: Case) -> anyhow::Result<()> {
+        converge::expect_no_response(self.timeouts(), addr, &case)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        client_cert_asked(&case)
+    }
+
+    /// `MakeTCPRequestAndExpectEventuallyValidResponse`.
+    pub async fn expect_line(
+        &self,
+        addr: SocketAddr,
+        tls: Option<&LineTls>,
+        expected: LineExpect,
+    ) -> anyhow::Result<()> {
+        tcp::expect_valid(self.timeouts(), addr, tls, &expected)
+            .await
+            .map_err(|e| anyhow!("TCP exchange with {addr} ({expected:?}): {e}"))
+    }
+
+    /// `MakeTLSConnectionAndExpectEventuallyConnectionRejection`.
+    pub async fn expect_rejected(&self, addr: SocketAddr, server_name: &str) -> anyhow::Result<()> {
+        tcp::expect_rejected(self.timeouts(), addr, server_name)
+            .await
+            .map_err(|e| anyhow!(e))
+    }
+
+    /// `BackendTLSPolicyMustHaveCondition`: every ancestor is current and the one for `gw` has
+    /// `want`.
+    pub async fn policy_condition(&self, policy: &Key, gw: &Key, want: Cond) -> anyhow::Result<()> {
+        let ns = gw.namespace.clone().unwrap_or_default();
+        self.wait_status(policy, &format!("{} on ancestor {}", want.type_, gw.name), |s, g| {
+            status::ancestor_condition(s, g, &ns, &gw.name, &want)
+        })
+        .await
+    }
+
+    /// `BackendTLSPolicyMustHaveLatestConditions`, on the policy as read now (no waiting; a
+    /// policy without status has no ancestor to be stale).
+    pub async fn policy_latest_conditions(&self, policy: &Key) -> anyhow::Result<()> {
+        match self.status_of(policy).await {
+            Ok((s, g)) => status::ancestors_current(&s, g).map_err(|e| anyhow!("{policy}: {e}")),
+            Err(e) if e.starts_with("no status for") => Ok(()),
+            Err(e) => Err(anyhow!("{policy}: {e}")),
+        }
+    }
+}
+
+/// The suite asserts that a client certificate it set was presented (asked for by the server).
+fn client_cert_asked(case: &Case) -> anyhow::Result<()> {
+    match case.request.tls.as_ref().and_then(|t| t.client_cert.as_ref()) {
+        Some(cert) if !cert.was_asked() => Err(anyhow!(
+            "{}: the client certificate was not presented during the handshake",
+            case.describe()
+        )),
+        _ => Ok(()),
     }
 }

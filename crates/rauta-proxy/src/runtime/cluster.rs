@@ -19,6 +19,8 @@ pub(crate) struct RuntimeCluster {
     pub(crate) key: ClusterKey,
     pub(crate) protocol: UpstreamProtocol,
     pub(crate) endpoints: Vec<Endpoint>,
+    /// The BackendTLSPolicy's TLS, which streams (terminated TLSRoutes) run themselves.
+    pub(crate) tls: Option<UpstreamTls>,
     cursor: AtomicUsize,
 }
 
@@ -55,6 +57,7 @@ impl RuntimeCluster {
                 .iter()
                 .map(|a| endpoint(*a, protocol, None, None, None, &Limits::default()))
                 .collect(),
+            tls: None,
             cursor: AtomicUsize::new(0),
         }
     }
@@ -135,6 +138,7 @@ pub(super) fn compile_all(
                 key: c.key.clone(),
                 protocol: c.protocol,
                 endpoints,
+                tls: c.tls.clone(),
                 cursor: AtomicUsize::new(start),
             };
             (c.key.clone(), Arc::new(cluster))

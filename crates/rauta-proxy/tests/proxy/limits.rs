@@ -24,6 +24,7 @@ async fn serve(limits: Limits) -> (rauta_proxy::DataPlane, std::net::SocketAddr)
         ProxyConfig {
             access_log: false,
             limits,
+            workers: Vec::new(),
         },
         snap,
     )

@@ -230,6 +230,11 @@ impl Rauta {
         panic!("rauta never became ready; stderr:\n{}", self.stderr_text());
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything rauta logged so far.
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
