@@ -5,8 +5,10 @@ use std::io::Write as _;
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
+
+use crate::forwarding::connection_has;
 
 /// Most headers accepted in an upstream response head.
 const MAX_HEADERS: usize = 128;
@@ -138,7 +140,7 @@ pub(crate) fn parse_response(buf: &mut BytesMut, request_method: &Method) -> Res
             headers.append(name, value);
         }
         let (framing, mut keep_alive) = framing(status, request_method, &headers)?;
-        if http10 && !has_token(&headers, "keep-alive") || has_token(&headers, "close") {
+        if http10 && !connection_has(&headers, "keep-alive") || connection_has(&headers, "close") {
             keep_alive = false;
         }
         let mut response = Response::new(());
@@ -194,16 +196,6 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(
         Some(n) => (ResponseFraming::Length(n), true),
         None => (ResponseFraming::UntilClose, false),
     })
-}
-
-/// Whether the `Connection` header lists `token`.
-fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Appends a chunk-size line for a chunk of `len` bytes.
