@@ -69,13 +69,13 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
     ),
     (
         "GatewayBackendClientCertificate",
-        "Gateway spec.tls.backend (client certificates to backends) is not supported by Rauta yet",
+        "implemented; no standalone scenarios for it yet",
     ),
     ("ListenerSet", "ListenerSet is not supported by Rauta yet"),
     ("GRPCRouteNamedRouteRule", "counted in no profile"),
     ("GRPCRouteRequestHeaderModifier", "counted in no profile"),
     ("TCPRoute", "no standalone TCPRoute scenarios yet"),
-    ("UDPRoute", "UDPRoute is not supported by Rauta yet"),
+    ("UDPRoute", "no standalone UDPRoute scenarios yet"),
 ];
 
 /// Whether Rauta claims `feature`.

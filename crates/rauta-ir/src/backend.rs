@@ -6,9 +6,16 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::filter::Filter;
-use crate::tls::PemBytes;
+use crate::tls::{Certificate, PemBytes};
 
 /// Names a cluster: `namespace/service:port` for a Service port.
+///
+/// One Service port may give several clusters, told apart by a suffix: ` (udp)` for a UDP port
+/// (which may have the number of a TCP one), ` (h2c)` when a GRPCRoute forces HTTP/2 on it, and ` (client namespace/gateway)` when it is reached over TLS from the
+/// routes of a Gateway that presents a client certificate (`spec.tls.backend`). The client
+/// certificate belongs to the Gateway, not to the Service, so such a Gateway's rules name their own
+/// variant of each TLS cluster: its connection pools never mix identities, and the data plane
+/// needs no notion of Gateways to pick the certificate.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct ClusterKey(pub String);
@@ -17,6 +24,12 @@ impl ClusterKey {
     /// The key of a Service port.
     pub fn service(namespace: &str, name: &str, port: u16) -> Self {
         Self(format!("{namespace}/{name}:{port}"))
+    }
+
+    /// The variant of this cluster whose TLS connections present the client certificate of
+    /// Gateway `namespace/gateway`.
+    pub fn with_client(&self, namespace: &str, gateway: &str) -> Self {
+        Self(format!("{} (client {namespace}/{gateway})", self.0))
     }
 }
 
@@ -37,6 +50,8 @@ pub enum UpstreamProtocol {
     H2c,
     /// HTTP/1.1 with WebSocket upgrades expected (`appProtocol: kubernetes.io/ws`).
     WebSocket,
+    /// UDP datagrams (UDPRoute backends: a Service's UDP port).
+    Udp,
 }
 
 /// A set of endpoints reached the same way: one Service port.
@@ -58,12 +73,20 @@ pub struct Cluster {
 pub struct UpstreamTls {
     /// SNI sent, and the name verified when `subject_alt_names` is empty.
     pub server_name: String,
-    /// The only CAs trusted, PEM; empty means no certificate can be trusted (every handshake
-    /// fails: the policy's CA references are unusable).
+    /// The CAs trusted, PEM. With `system_roots` false, empty means no certificate can be trusted
+    /// (every handshake fails: the policy's CA references are unusable).
     pub ca_certificates: Vec<PemBytes>,
+    /// Trust the system's root CAs (`wellKnownCACertificates: System`). The data plane loads
+    /// them once from the host (the translator does no I/O); with none found, handshakes fail.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub system_roots: bool,
     /// When not empty, the certificate must carry one of these instead of `server_name`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subject_alt_names: Vec<SubjectAltName>,
+    /// The certificate presented when the backend asks for one: the Gateway's
+    /// `spec.tls.backend.clientCertificateRef` (see [`ClusterKey`] for why this makes a variant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<Certificate>,
 }
 
 /// A subject alternative name a backend certificate may be required to carry.

@@ -8,9 +8,10 @@
 //! hostname) → [`VirtualHost`] (chosen by hostname) → [`RouteEntry`] (sorted by precedence) →
 //! [`Rule`] (filters, backends, timeouts) → [`BackendRef`] → [`Cluster`] (endpoints).
 //!
-//! Stream binds ([`BindProtocol::Tls`], [`BindProtocol::Tcp`]) use the same shape: a virtual host
-//! per TLSRoute hostname (chosen by SNI; `*` for TCP), whose first route entry (a match-all) leads
-//! to the rule whose backends receive the connection.
+//! Stream binds ([`BindProtocol::Tls`], [`BindProtocol::Tcp`]) and UDP binds
+//! ([`BindProtocol::Udp`]) use the same shape: a virtual host per TLSRoute hostname (chosen by
+//! SNI; `*` for TCP and UDP), whose first route entry (a match-all) leads to the rule whose
+//! backends receive the connection (or the UDP session).
 
 mod backend;
 mod filter;
@@ -35,7 +36,7 @@ pub use tls::{Certificate, ClientValidation, ListenerTls, PemBytes};
 /// Everything the data plane serves, as one consistent, immutable view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Snapshot {
-    /// Sockets to serve, sorted by address.
+    /// Sockets to serve, sorted by address (a UDP bind after the TCP-based one of its address).
     pub binds: Vec<Bind>,
     /// Upstream clusters by key; rules refer to them by [`ClusterKey`].
     pub clusters: BTreeMap<ClusterKey, Cluster>,

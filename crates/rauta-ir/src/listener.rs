@@ -26,6 +26,9 @@ pub enum BindProtocol {
     Tls,
     /// TCP streams (TCPRoute), relayed as they are.
     Tcp,
+    /// UDP datagrams (UDPRoute): each client address is a session with its own upstream socket.
+    /// A UDP bind may share its address with a TCP-based one: they are different sockets.
+    Udp,
 }
 
 impl BindProtocol {
@@ -36,12 +39,18 @@ impl BindProtocol {
             Self::Https => "https",
             Self::Tls => "tls",
             Self::Tcp => "tcp",
+            Self::Udp => "udp",
         }
     }
 
     /// Whether the socket relays byte streams (TLSRoute, TCPRoute) rather than HTTP requests.
     pub fn is_stream(self) -> bool {
         matches!(self, Self::Tls | Self::Tcp)
+    }
+
+    /// Whether the socket is a UDP one (every other protocol is served on TCP).
+    pub fn is_udp(self) -> bool {
+        self == Self::Udp
     }
 }
 
@@ -125,6 +134,9 @@ pub enum RouteKind {
     /// `TCPRoute`.
     #[serde(rename = "TCPRoute")]
     Tcp,
+    /// `UDPRoute`.
+    #[serde(rename = "UDPRoute")]
+    Udp,
 }
 
 impl RouteKind {
@@ -135,6 +147,7 @@ impl RouteKind {
             Self::Grpc => "GRPCRoute",
             Self::Tls => "TLSRoute",
             Self::Tcp => "TCPRoute",
+            Self::Udp => "UDPRoute",
         }
     }
 }

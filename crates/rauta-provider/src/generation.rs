@@ -44,6 +44,7 @@ object!(
     gateway_api::experimental::grpcroutes::GrpcRoute,
     gateway_api::experimental::tlsroutes::TlsRoute,
     gateway_api::experimental::tcproutes::TcpRoute,
+    gateway_api::experimental::udproutes::UdpRoute,
     gateway_api::experimental::referencegrants::ReferenceGrant,
     k8s_openapi::api::core::v1::Namespace,
     k8s_openapi::api::core::v1::Service,
@@ -62,6 +63,7 @@ impl GenerationTracker {
         self.kind("GRPCRoute", &mut inputs.grpc_routes);
         self.kind("TLSRoute", &mut inputs.tls_routes);
         self.kind("TCPRoute", &mut inputs.tcp_routes);
+        self.kind("UDPRoute", &mut inputs.udp_routes);
         self.kind("ReferenceGrant", &mut inputs.reference_grants);
         self.kind("Namespace", &mut inputs.namespaces);
         self.kind("Service", &mut inputs.services);

@@ -36,6 +36,11 @@ pub struct Limits {
     pub upstream_idle_timeout: Duration,
     /// Idle pooled upstream connections kept per endpoint.
     pub upstream_max_idle_per_endpoint: usize,
+    /// A UDP session (one client address of a UDP bind) with no datagram either way for this
+    /// long is closed, and its upstream socket with it.
+    pub udp_session_idle_timeout: Duration,
+    /// Most UDP sessions at once per UDP bind; datagrams from new clients beyond it are dropped.
+    pub udp_max_sessions: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +55,8 @@ impl Default for Limits {
             upstream_connect_timeout: Duration::from_secs(5),
             upstream_idle_timeout: Duration::from_secs(90),
             upstream_max_idle_per_endpoint: 128,
+            udp_session_idle_timeout: Duration::from_secs(60),
+            udp_max_sessions: 16 * 1024,
         }
     }
 }

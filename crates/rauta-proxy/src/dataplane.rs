@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::access_log::AccessLog;
 use crate::config::{Limits, ProxyConfig};
+use crate::datagram;
 use crate::errors::{ApplyError, BindFailure};
 use crate::listener;
 use crate::metrics::Metrics;
@@ -57,8 +58,15 @@ pub struct DataPlane {
 }
 
 struct Control {
-    binds: HashMap<SocketAddr, BindHandle>,
+    /// Open sockets by address and transport (`true`: UDP).
+    binds: HashMap<(SocketAddr, bool), BindHandle>,
     shut_down: bool,
+}
+
+/// The sockets opened for a bind, not serving yet: one per worker for TCP, one for UDP.
+enum Opened {
+    Tcp(Vec<std::net::TcpListener>),
+    Udp(std::net::UdpSocket),
 }
 
 struct BindHandle {
@@ -139,11 +147,17 @@ impl DataPlane {
         let mut failures = Vec::new();
         let mut opened = Vec::new();
         for bind in &snapshot.binds {
-            if control.binds.contains_key(&bind.address) {
+            let udp = bind.protocol.is_udp();
+            if control.binds.contains_key(&(bind.address, udp)) {
                 continue;
             }
-            match listener::open(bind.address, self.shared.workers.len()) {
-                Ok(sockets) => opened.push((bind.address, sockets)),
+            let socket = if udp {
+                listener::open_udp(bind.address).map(Opened::Udp)
+            } else {
+                listener::open(bind.address, self.shared.workers.len()).map(Opened::Tcp)
+            };
+            match socket {
+                Ok(socket) => opened.push((bind.address, socket)),
                 Err(source) => failures.push(BindFailure {
                     address: bind.address,
                     listeners: bind.listeners.iter().map(|l| l.name.clone()).collect(),
@@ -154,23 +168,40 @@ impl DataPlane {
 
         self.shared.runtime.store(Arc::new(runtime));
 
-        for (address, sockets) in opened {
+        for (address, socket) in opened {
             let (phase, rx) = watch::channel(Phase::Serving);
-            let accept = sockets
-                .into_iter()
-                .enumerate()
-                .map(|(i, socket)| {
-                    let worker = self.shared.workers.get(i);
-                    listener::spawn_accept(self.shared.clone(), socket, address, rx.clone(), worker)
-                })
-                .collect();
-            control.binds.insert(address, BindHandle { phase, accept });
+            let (udp, accept) = match socket {
+                Opened::Tcp(sockets) => {
+                    let accept = sockets
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, socket)| {
+                            let worker = self.shared.workers.get(i);
+                            listener::spawn_accept(self.shared.clone(), socket, address, rx.clone(), worker)
+                        })
+                        .collect();
+                    (false, accept)
+                }
+                // One relay task per UDP bind, on the first worker: sessions live in its table.
+                Opened::Udp(socket) => {
+                    let worker = self.shared.workers.first();
+                    (
+                        true,
+                        vec![datagram::spawn(self.shared.clone(), socket, address, worker)],
+                    )
+                }
+            };
+            control.binds.insert((address, udp), BindHandle { phase, accept });
         }
-        let wanted: HashSet<SocketAddr> = snapshot.binds.iter().map(|b| b.address).collect();
-        let removed: Vec<SocketAddr> = control.binds.keys().filter(|a| !wanted.contains(a)).copied().collect();
-        for address in removed {
-            if let Some(handle) = control.binds.remove(&address) {
-                tracing::info!(address = %address, "bind removed; draining its connections");
+        let wanted: HashSet<(SocketAddr, bool)> = snapshot
+            .binds
+            .iter()
+            .map(|b| (b.address, b.protocol.is_udp()))
+            .collect();
+        let removed: Vec<(SocketAddr, bool)> = control.binds.keys().filter(|a| !wanted.contains(a)).copied().collect();
+        for key in removed {
+            if let Some(handle) = control.binds.remove(&key) {
+                tracing::info!(address = %key.0, udp = key.1, "bind removed; draining its connections");
                 handle.stop();
             }
         }
@@ -191,8 +222,9 @@ impl DataPlane {
 
     /// The addresses currently accepting connections.
     pub async fn listening(&self) -> Vec<SocketAddr> {
-        let mut addresses: Vec<SocketAddr> = self.control.lock().await.binds.keys().copied().collect();
+        let mut addresses: Vec<SocketAddr> = self.control.lock().await.binds.keys().map(|(a, _)| *a).collect();
         addresses.sort();
+        addresses.dedup();
         addresses
     }
 

@@ -41,6 +41,19 @@ fn open_one(address: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpLi
     Ok(socket.into())
 }
 
+/// Opens the UDP socket of a UDP bind (`SO_REUSEADDR`; IPv6 sockets are IPv6-only, as for TCP).
+/// One socket serves every session: it is registered with a runtime by the task that relays it.
+pub(crate) fn open_udp(address: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
+
 /// Accepts connections on `listener` until the task is aborted, on `worker` (or the current
 /// runtime); each connection is served on its own task there. At the connection limit accepting
 /// pauses and the kernel backlog absorbs new clients.

@@ -36,7 +36,7 @@ pub(crate) struct Runtime {
 /// One socket's listeners.
 pub(crate) struct RuntimeBind {
     pub(crate) address: SocketAddr,
-    /// HTTP, HTTPS, or a stream protocol (TLS, TCP).
+    /// HTTP, HTTPS, a stream protocol (TLS, TCP), or UDP.
     pub(crate) protocol: BindProtocol,
     /// The TLS acceptor of an HTTPS bind (or of the Terminate listeners of a TLS bind), built
     /// from this snapshot's certificates.
@@ -99,9 +99,10 @@ impl Runtime {
         }
     }
 
-    /// The bind serving `address`; a handful of binds at most, so a scan beats hashing.
+    /// The TCP-based bind serving `address` (a UDP bind may share it); a handful of binds at
+    /// most, so a scan beats hashing.
     pub(crate) fn bind(&self, address: SocketAddr) -> Option<&RuntimeBind> {
-        self.binds.iter().find(|b| b.address == address)
+        self.binds.iter().find(|b| b.address == address && !b.protocol.is_udp())
     }
 
     /// Compiles `snapshot`, reusing what `previous` can lend (HTTP/2 clients per endpoint).

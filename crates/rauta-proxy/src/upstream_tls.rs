@@ -1,6 +1,8 @@
-//! TLS to backends (BackendTLSPolicy): SNI from the policy, trust in the policy's CAs only, the
-//! policy's subject alternative names (DNS and URI, e.g. SPIFFE IDs) instead of the hostname when
-//! it lists some, and ALPN `h2` for HTTP/2 clusters (gRPC) or `http/1.1`.
+//! TLS to backends (BackendTLSPolicy): SNI from the policy, trust in the policy's CAs only (or in
+//! the system's roots, `wellKnownCACertificates: System`), the policy's subject alternative names
+//! (DNS and URI, e.g. SPIFFE IDs) instead of the hostname when it lists some, the Gateway's client
+//! certificate when it has one (`spec.tls.backend`), and ALPN `h2` for HTTP/2 clusters (gRPC) or
+//! `http/1.1`.
 //!
 //! Each endpoint of a TLS cluster gets a pooled client whose connector dials the endpoint and
 //! runs the handshake; a failed handshake is a connect error (502), never a plaintext retry.
@@ -20,18 +22,19 @@ use http::{Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rauta_ir::{SubjectAltName, UpstreamTls};
+use rauta_ir::{Certificate, SubjectAltName, UpstreamTls};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
 use crate::config::Limits;
+use crate::system_roots;
 
 /// Pooled TLS connections to one endpoint.
 pub(crate) type TlsClient = Client<TlsConnector, RequestBody>;
@@ -61,16 +64,22 @@ fn client_config(tls: &UpstreamTls, alpn: Option<&[u8]>) -> (Arc<ClientConfig>, 
         tracing::warn!(name = %tls.server_name, "backend TLS hostname is not a DNS name; handshakes will fail");
         ServerName::from(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     });
-    let verifier = PolicyVerifier::new(tls, name.clone(), &provider);
+    let verifier = Arc::new(PolicyVerifier::new(tls, name.clone(), &provider));
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth()
+        .map_err(|e| e.to_string())
+        .and_then(|b| {
+            let b = b.dangerous().with_custom_certificate_verifier(verifier);
+            match &tls.client_certificate {
+                None => Ok(b.with_no_client_auth()),
+                Some(cert) => client_auth(cert).and_then(|(chain, key)| {
+                    b.with_client_auth_cert(chain, key)
+                        .map_err(|e| format!("client certificate {}: {e}", cert.source))
+                }),
+            }
         })
         .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "backend TLS configuration rejected; using rustls defaults");
+            tracing::error!(error = %e, "backend TLS configuration rejected; its handshakes will fail");
             ClientConfig::builder()
                 .with_root_certificates(RootCertStore::empty())
                 .with_no_client_auth()
@@ -98,6 +107,16 @@ pub(crate) fn tls_client(address: SocketAddr, tls: &UpstreamTls, http2: bool, li
     })
 }
 
+/// The chain and key of the Gateway's client certificate, as rustls takes them.
+fn client_auth(cert: &Certificate) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("client certificate {}: chain is not PEM: {e}", cert.source))?;
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes())
+        .map_err(|e| format!("client certificate {}: key: {e}", cert.source))?;
+    Ok((chain, key))
+}
+
 /// Runs the policy's TLS handshake (no ALPN) on a connection to a stream backend: a terminated
 /// TLSRoute re-encrypted towards its backend.
 pub(crate) async fn handshake(
@@ -108,8 +127,9 @@ pub(crate) async fn handshake(
     tokio_rustls::TlsConnector::from(config).connect(name, tcp).await
 }
 
-/// Verifies the backend's chain against the policy's CAs, then its name: the policy hostname,
-/// or, when the policy lists subject alternative names, one of those (and not the hostname).
+/// Verifies the backend's chain against the policy's CAs (or the system's roots), then its name:
+/// the policy hostname, or, when the policy lists subject alternative names, one of those (and not
+/// the hostname).
 #[derive(Debug)]
 struct PolicyVerifier {
     /// `None` when no CA is usable: nothing can be trusted.
@@ -121,7 +141,11 @@ struct PolicyVerifier {
 
 impl PolicyVerifier {
     fn new(tls: &UpstreamTls, name: ServerName<'static>, provider: &Arc<CryptoProvider>) -> Self {
-        let mut roots = RootCertStore::empty();
+        let mut roots = if tls.system_roots {
+            RootCertStore::clone(&system_roots::roots())
+        } else {
+            RootCertStore::empty()
+        };
         for pem in &tls.ca_certificates {
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {
                 let _ = roots.add(cert);

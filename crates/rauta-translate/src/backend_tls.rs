@@ -3,7 +3,8 @@
 //! A policy targets Services (optionally one port, by `sectionName`). For a Service port, a
 //! policy naming that port wins over one naming none; among equals the oldest (then
 //! `namespace/name`) wins and the others are `Conflicted`. The winner's CA references (ConfigMaps,
-//! key `ca.crt`) are the only trust; a policy without usable CA is not accepted and its Service's
+//! key `ca.crt`) are the only trust, or, with `wellKnownCACertificates: System`, the system's root
+//! CAs (which the data plane loads); a policy without usable CA is not accepted and its Service's
 //! traffic fails the handshake (5xx), never falling back to plaintext.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,17 +71,29 @@ fn judge(policy: &BackendTlsPolicy, namespace: &str, index: &Index<'_>) -> Judge
         }
         None => Cond::yes("ResolvedRefs", "ResolvedRefs", "all references resolved"),
     };
-    let accepted = if let Some(known) = &v.well_known_ca_certificates {
-        cas.clear();
-        Cond::no(
+    let well_known = v.well_known_ca_certificates.as_deref().filter(|k| !k.is_empty());
+    let has_refs = v.ca_certificate_refs.as_ref().is_some_and(|r| !r.is_empty());
+    let mut system_roots = false;
+    let accepted = match well_known {
+        Some(_) if has_refs => {
+            cas.clear();
+            Cond::no(
+                "Accepted",
+                "Invalid",
+                "only one of caCertificateRefs and wellKnownCACertificates may be set",
+            )
+        }
+        Some("System") => {
+            system_roots = true;
+            Cond::yes("Accepted", "Accepted", "policy is accepted")
+        }
+        Some(other) => Cond::no(
             "Accepted",
             "Invalid",
-            format!("wellKnownCACertificates {known} is not supported: reference the CAs to trust"),
-        )
-    } else if cas.is_empty() {
-        Cond::no("Accepted", "NoValidCACertificate", "no usable CA certificate")
-    } else {
-        Cond::yes("Accepted", "Accepted", "policy is accepted")
+            format!("wellKnownCACertificates {other:?} is not recognized (System is)"),
+        ),
+        None if cas.is_empty() => Cond::no("Accepted", "NoValidCACertificate", "no usable CA certificate"),
+        None => Cond::yes("Accepted", "Accepted", "policy is accepted"),
     };
     let subject_alt_names = v
         .subject_alt_names
@@ -95,7 +108,9 @@ fn judge(policy: &BackendTlsPolicy, namespace: &str, index: &Index<'_>) -> Judge
         tls: UpstreamTls {
             server_name: v.hostname.clone(),
             ca_certificates: cas,
+            system_roots,
             subject_alt_names,
+            client_certificate: None,
         },
         accepted,
         resolved,

@@ -34,11 +34,19 @@ impl ClusterCatalog {
     /// Records a resolved Service port and returns its cluster key.
     pub fn register(&mut self, port: ServicePort) -> ClusterKey {
         let mut key = ClusterKey::service(&port.namespace, &port.service, port.port);
+        if port.protocol == UpstreamProtocol::Udp {
+            key.0.push_str(" (udp)");
+        }
         if port.forced_h2c {
             key.0.push_str(" (h2c)");
         }
         self.ports.entry(key.clone()).or_insert(port);
         key
+    }
+
+    /// Whether the cluster of `key` speaks TLS (a BackendTLSPolicy targets its Service port).
+    pub fn speaks_tls(&self, key: &ClusterKey) -> bool {
+        self.ports.get(key).is_some_and(|p| p.tls.is_some())
     }
 
     /// The `(namespace, service)` a cluster key was registered for.
@@ -48,7 +56,7 @@ impl ClusterCatalog {
 
     /// The cluster of `key`: the ready endpoints of every EndpointSlice of the Service whose port
     /// has the Service port's name. Not-ready endpoints (`conditions.ready: false`; unset counts as
-    /// ready), FQDN slices and non-TCP ports are skipped. No slice at all gives no endpoints (503).
+    /// ready), FQDN slices and ports of the other transport (TCP or UDP) are skipped. No slice at all gives no endpoints (503).
     pub fn build(&self, key: &ClusterKey, index: &Index<'_>) -> Option<Cluster> {
         let sp = self.ports.get(key)?;
         let mut endpoints = Vec::new();
@@ -59,8 +67,13 @@ impl ClusterCatalog {
                 continue;
             }
             let wanted = sp.port_name.as_deref().unwrap_or("");
+            let transport = if sp.protocol == UpstreamProtocol::Udp {
+                "UDP"
+            } else {
+                "TCP"
+            };
             let port = slice.ports.iter().flatten().find(|p| {
-                p.name.as_deref().unwrap_or("") == wanted && p.protocol.as_deref().is_none_or(|proto| proto == "TCP")
+                p.name.as_deref().unwrap_or("") == wanted && p.protocol.as_deref().unwrap_or("TCP") == transport
             });
             let Some(port) = port.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else {
                 continue;

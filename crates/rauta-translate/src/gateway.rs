@@ -1,6 +1,7 @@
 //! Gateways of Rauta's classes: listeners, addresses, conflicts, and their status.
 
 mod addresses;
+mod backend_client;
 mod certificates;
 mod conflicts;
 mod frontend;
@@ -11,6 +12,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use gateway_api::experimental::gateways::Gateway;
+use rauta_ir::Certificate;
 
 pub(crate) use conflicts::across_gateways;
 pub(crate) use listeners::{ListenerState, Protocol};
@@ -40,6 +42,9 @@ pub(crate) struct GatewayState<'a> {
     pub listeners: Vec<ListenerState>,
     /// Some client certificate validation is `AllowInsecureFallback`.
     pub insecure_frontend: bool,
+    /// `spec.tls.backend.clientCertificateRef`, resolved (`None`: the Gateway sets none). An
+    /// unusable one presents no certificate: backends that require one refuse the handshake.
+    pub backend_client: Option<Result<Certificate, backend_client::Invalid>>,
 }
 
 impl GatewayState<'_> {
@@ -51,6 +56,11 @@ impl GatewayState<'_> {
     /// Whether listener `i` is programmed: the Gateway is accepted and the listener can serve.
     pub fn programmed(&self, i: usize) -> bool {
         self.rejection.is_none() && self.listeners.get(i).is_some_and(ListenerState::servable)
+    }
+
+    /// The certificate this Gateway presents to TLS backends, when it has a usable one.
+    pub fn client_certificate(&self) -> Option<&Certificate> {
+        self.backend_client.as_ref()?.as_ref().ok()
     }
 
     /// Reports a Gateway none of whose listeners is valid.
@@ -126,11 +136,9 @@ pub(crate) fn evaluate<'a>(
             problems.push(subject.error(field, format!("{}: {}", r.reason, r.message)));
         }
         let frontend = frontend::Frontend::read(spec.tls.as_ref());
-        if spec.tls.as_ref().is_some_and(|t| t.backend.is_some()) {
-            problems.push(subject.warning(
-                "spec.tls.backend",
-                "backend client certificates are not supported yet (Rauta speaks no TLS to backends); ignored",
-            ));
+        let backend_client = backend_client::resolve(index, entry.namespace, spec.tls.as_ref());
+        if let Some(Err((reason, message))) = &backend_client {
+            problems.push(subject.error(backend_client::FIELD, format!("{reason}: {message}")));
         }
         if spec.allowed_listeners.is_some() {
             problems.push(subject.warning("spec.allowedListeners", "ListenerSets are not supported; ignored"));
@@ -161,6 +169,7 @@ pub(crate) fn evaluate<'a>(
             addresses,
             listeners,
             insecure_frontend: frontend.insecure(),
+            backend_client,
         });
     }
     out

@@ -12,14 +12,14 @@ use crate::status::{Cond, ResourceStatus, Status, conditions};
 /// The Gateway API features Rauta implements, by their official names, sorted.
 ///
 /// Left out on purpose: `HTTPRouteDestinationPortMatching` (experimental), the experimental retry
-/// features, `GatewayAddressEmpty` (the translator cannot publish an address it did not bind),
-/// UDPRoute and `GatewayBackendClientCertificate` (not supported yet).
+/// features and `GatewayAddressEmpty` (the translator cannot publish an address it did not bind).
 pub const SUPPORTED_FEATURES: &[&str] = &[
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
     "GRPCRoute",
     "GRPCRouteNamedRouteRule",
     "Gateway",
+    "GatewayBackendClientCertificate",
     "GatewayFrontendClientCertificateValidation",
     "GatewayFrontendClientCertificateValidationInsecureFallback",
     "GatewayHTTPListenerIsolation",
@@ -54,6 +54,7 @@ pub const SUPPORTED_FEATURES: &[&str] = &[
     "TLSRoute",
     "TLSRouteModeMixed",
     "TLSRouteModeTerminate",
+    "UDPRoute",
 ];
 
 /// Rauta's GatewayClasses: name → accepted.

@@ -10,6 +10,7 @@ use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
+use gateway_api::experimental::udproutes::UdpRoute;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -49,6 +50,7 @@ resource!(HttpRoute, "HTTPRoute", true);
 resource!(GrpcRoute, "GRPCRoute", true);
 resource!(TlsRoute, "TLSRoute", true);
 resource!(TcpRoute, "TCPRoute", true);
+resource!(UdpRoute, "UDPRoute", true);
 resource!(ReferenceGrant, "ReferenceGrant", true);
 resource!(Namespace, "Namespace", false);
 resource!(Service, "Service", true);
@@ -123,6 +125,8 @@ pub(crate) struct Index<'a> {
     pub tls_routes: Vec<Entry<'a, TlsRoute>>,
     /// TCPRoutes, oldest first.
     pub tcp_routes: Vec<Entry<'a, TcpRoute>>,
+    /// UDPRoutes, oldest first.
+    pub udp_routes: Vec<Entry<'a, UdpRoute>>,
     /// ReferenceGrants by namespace.
     pub grants: BTreeMap<&'a str, Vec<Entry<'a, ReferenceGrant>>>,
     /// Namespace labels by name.
@@ -156,6 +160,8 @@ impl<'a> Index<'a> {
         tls_routes.sort_by_key(Entry::age_key);
         let mut tcp_routes: Vec<_> = unique(&inputs.tcp_routes, problems).into_values().collect();
         tcp_routes.sort_by_key(Entry::age_key);
+        let mut udp_routes: Vec<_> = unique(&inputs.udp_routes, problems).into_values().collect();
+        udp_routes.sort_by_key(Entry::age_key);
         let mut grants: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for ((ns, _), e) in unique(&inputs.reference_grants, problems) {
             grants.entry(ns).or_default().push(e);
@@ -183,6 +189,7 @@ impl<'a> Index<'a> {
             grpc_routes,
             tls_routes,
             tcp_routes,
+            udp_routes,
             grants,
             namespaces,
             services,

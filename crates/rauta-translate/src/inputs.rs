@@ -11,6 +11,7 @@ use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::referencegrants::ReferenceGrant;
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
+use gateway_api::experimental::udproutes::UdpRoute;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
@@ -80,6 +81,8 @@ pub struct Inputs {
     pub tls_routes: Vec<Sourced<TlsRoute>>,
     /// TCPRoutes.
     pub tcp_routes: Vec<Sourced<TcpRoute>>,
+    /// UDPRoutes.
+    pub udp_routes: Vec<Sourced<UdpRoute>>,
     /// ReferenceGrants.
     pub reference_grants: Vec<Sourced<ReferenceGrant>>,
     /// Namespaces (labels, for `allowedRoutes` selectors). A namespace used by a resource but not
@@ -107,6 +110,7 @@ impl Inputs {
             grpc_routes,
             tls_routes,
             tcp_routes,
+            udp_routes,
             reference_grants,
             namespaces,
             services,
@@ -121,6 +125,7 @@ impl Inputs {
         self.grpc_routes.extend(grpc_routes);
         self.tls_routes.extend(tls_routes);
         self.tcp_routes.extend(tcp_routes);
+        self.udp_routes.extend(udp_routes);
         self.reference_grants.extend(reference_grants);
         self.namespaces.extend(namespaces);
         self.services.extend(services);
@@ -139,6 +144,7 @@ impl Inputs {
             grpc_routes,
             tls_routes,
             tcp_routes,
+            udp_routes,
             reference_grants,
             namespaces,
             services,
@@ -153,6 +159,7 @@ impl Inputs {
         self.grpc_routes.extend_from_slice(grpc_routes);
         self.tls_routes.extend_from_slice(tls_routes);
         self.tcp_routes.extend_from_slice(tcp_routes);
+        self.udp_routes.extend_from_slice(udp_routes);
         self.reference_grants.extend_from_slice(reference_grants);
         self.namespaces.extend_from_slice(namespaces);
         self.services.extend_from_slice(services);
@@ -170,6 +177,7 @@ impl Inputs {
             + self.grpc_routes.len()
             + self.tls_routes.len()
             + self.tcp_routes.len()
+            + self.udp_routes.len()
             + self.reference_grants.len()
             + self.namespaces.len()
             + self.services.len()

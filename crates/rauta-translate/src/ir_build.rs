@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rauta_ir::route::HostnameMatch;
 use rauta_ir::{
-    BackendTarget, Bind, BindProtocol, ClusterKey, Filter, Listener, ListenerRef, ListenerTls, RouteEntry, Rule,
-    Snapshot, VirtualHost,
+    BackendTarget, Bind, BindProtocol, Certificate, Cluster, ClusterKey, Filter, Listener, ListenerRef, ListenerTls,
+    RouteEntry, Rule, Snapshot, VirtualHost,
 };
 
 use crate::clusters::ClusterCatalog;
@@ -30,13 +30,15 @@ pub(crate) fn build(
     for a in attachments {
         by_listener.entry((a.gateway, a.listener)).or_default().push(a);
     }
-    let mut binds: BTreeMap<SocketAddr, (BindProtocol, Vec<Listener>)> = BTreeMap::new();
+    // By address and transport (UDP or not): a UDP socket may share a TCP one's address.
+    let mut binds: BTreeMap<(SocketAddr, bool), (BindProtocol, Vec<Listener>)> = BTreeMap::new();
+    let mut variants = ClientVariants::new(catalog);
     for (gi, gw) in gateways.iter().enumerate() {
         for (li, l) in gw.listeners.iter().enumerate() {
             let Some(port) = l.port.filter(|_| gw.programmed(li)) else {
                 continue;
             };
-            let listener = Listener {
+            let mut listener = Listener {
                 name: ListenerRef {
                     namespace: gw.entry.namespace.to_owned(),
                     gateway: gw.entry.name.to_owned(),
@@ -53,11 +55,15 @@ pub(crate) fn build(
                     client_validation: l.client_validation.clone(),
                 }),
             };
+            if let Some(certificate) = gw.client_certificate() {
+                variants.apply(gi, gw.entry.namespace, gw.entry.name, certificate, &mut listener);
+            }
             // Conflict checks keep listeners of different protocols off one socket.
             let protocol = match l.protocol {
                 Protocol::Https => BindProtocol::Https,
                 Protocol::Tls => BindProtocol::Tls,
                 Protocol::Tcp => BindProtocol::Tcp,
+                Protocol::Udp => BindProtocol::Udp,
                 _ => BindProtocol::Http,
             };
             let ips = gw.bind_ips();
@@ -70,7 +76,7 @@ pub(crate) fn build(
                     listener.clone()
                 };
                 binds
-                    .entry(SocketAddr::new(*ip, port))
+                    .entry((SocketAddr::new(*ip, port), protocol.is_udp()))
                     .or_insert_with(|| (protocol, Vec::new()))
                     .1
                     .extend(copy);
@@ -79,7 +85,7 @@ pub(crate) fn build(
     }
     let binds: Vec<Bind> = binds
         .into_iter()
-        .map(|(address, (protocol, mut listeners))| {
+        .map(|((address, _), (protocol, mut listeners))| {
             listeners.sort_by(|a, b| {
                 a.hostname
                     .specificity_cmp(&b.hostname)
@@ -103,9 +109,84 @@ pub(crate) fn build(
     }
     let clusters = keys
         .into_iter()
-        .filter_map(|k| catalog.build(&k, index).map(|c| (k, c)))
+        .filter_map(|k| variants.build(&k, index).map(|c| (k, c)))
         .collect();
     Snapshot { binds, clusters }
+}
+
+/// The per-Gateway variants of TLS clusters for Gateways with a backend client certificate (see
+/// [`ClusterKey`]): a rule served by such a Gateway is copied once per Gateway with its TLS
+/// clusters renamed to the Gateway's variants; rules without TLS clusters stay shared.
+struct ClientVariants<'c> {
+    catalog: &'c ClusterCatalog,
+    /// Variant key → (the Service port's key, the certificate it presents).
+    clusters: BTreeMap<ClusterKey, (ClusterKey, Certificate)>,
+    /// (Gateway, address of the shared rule) → the Gateway's copy.
+    rules: HashMap<(usize, *const Rule), Arc<Rule>>,
+}
+
+impl<'c> ClientVariants<'c> {
+    fn new(catalog: &'c ClusterCatalog) -> Self {
+        Self {
+            catalog,
+            clusters: BTreeMap::new(),
+            rules: HashMap::new(),
+        }
+    }
+
+    /// Points the rules of `listener` (of Gateway `gi`, `namespace/name`) at the Gateway's variants.
+    fn apply(&mut self, gi: usize, namespace: &str, name: &str, certificate: &Certificate, listener: &mut Listener) {
+        for entry in listener.virtual_hosts.iter_mut().flat_map(|v| v.routes.iter_mut()) {
+            let key = (gi, Arc::as_ptr(&entry.rule));
+            if let Some(copy) = self.rules.get(&key) {
+                entry.rule = Arc::clone(copy);
+                continue;
+            }
+            let mut rule = Rule::clone(&entry.rule);
+            let mut changed = false;
+            let mut rename = |target: &mut BackendTarget| {
+                if let BackendTarget::Cluster(k) = target
+                    && self.catalog.speaks_tls(k)
+                {
+                    let variant = k.with_client(namespace, name);
+                    self.clusters
+                        .entry(variant.clone())
+                        .or_insert_with(|| (k.clone(), certificate.clone()));
+                    *k = variant;
+                    changed = true;
+                }
+            };
+            let mirrors = |filters: &mut [Filter], rename: &mut dyn FnMut(&mut BackendTarget)| {
+                for f in filters {
+                    if let Filter::Mirror(m) = f {
+                        rename(&mut m.target);
+                    }
+                }
+            };
+            mirrors(&mut rule.filters, &mut rename);
+            for b in &mut rule.backends {
+                rename(&mut b.target);
+                mirrors(&mut b.filters, &mut rename);
+            }
+            if changed {
+                entry.rule = Arc::new(rule);
+            }
+            self.rules.insert(key, Arc::clone(&entry.rule));
+        }
+    }
+
+    /// The cluster of `key`: a Service port's, or a variant presenting its Gateway's certificate.
+    fn build(&self, key: &ClusterKey, index: &Index<'_>) -> Option<Cluster> {
+        let Some((base, certificate)) = self.clusters.get(key) else {
+            return self.catalog.build(key, index);
+        };
+        let mut cluster = self.catalog.build(base, index)?;
+        cluster.key = key.clone();
+        if let Some(tls) = cluster.tls.as_mut() {
+            tls.client_certificate = Some(certificate.clone());
+        }
+        Some(cluster)
+    }
 }
 
 /// The patterns that match every host `host` matches, most specific first: itself, the

@@ -92,6 +92,12 @@ pub fn translate(inputs: &Inputs) -> Translation {
             .iter()
             .map(|r| route::stream::compile_tcp(*r, &index, &mut catalog)),
     );
+    routes.extend(
+        index
+            .udp_routes
+            .iter()
+            .map(|r| route::stream::compile_udp(*r, &index, &mut catalog)),
+    );
     // Oldest first across kinds: route ties go to the oldest route.
     routes.sort_by_key(|r| r.meta.age);
     let mut route_statuses = Vec::new();

@@ -93,6 +93,7 @@ enum Kind {
     GrpcRoute,
     TlsRoute,
     TcpRoute,
+    UdpRoute,
     ReferenceGrant,
     Namespace,
     Service,
@@ -116,6 +117,7 @@ impl Kind {
             "TLSRoute" if gateway => matches!(version, "v1" | "v1alpha3" | "v1alpha2").then_some(Self::TlsRoute),
             "BackendTLSPolicy" if gateway => matches!(version, "v1" | "v1alpha3").then_some(Self::BackendTlsPolicy),
             "TCPRoute" if gateway => (version == "v1alpha2").then_some(Self::TcpRoute),
+            "UDPRoute" if gateway => (version == "v1alpha2").then_some(Self::UdpRoute),
             "ReferenceGrant" if gateway => {
                 matches!(version, "v1" | "v1beta1" | "v1alpha2").then_some(Self::ReferenceGrant)
             }
@@ -246,6 +248,7 @@ fn add(
         Kind::GrpcRoute => decode(value, &mut unknown).map(|r| staged.grpc_routes.push(Sourced::new(source, r))),
         Kind::TlsRoute => decode(value, &mut unknown).map(|r| staged.tls_routes.push(Sourced::new(source, r))),
         Kind::TcpRoute => decode(value, &mut unknown).map(|r| staged.tcp_routes.push(Sourced::new(source, r))),
+        Kind::UdpRoute => decode(value, &mut unknown).map(|r| staged.udp_routes.push(Sourced::new(source, r))),
         Kind::ReferenceGrant => {
             decode(value, &mut unknown).map(|r| staged.reference_grants.push(Sourced::new(source, r)))
         }

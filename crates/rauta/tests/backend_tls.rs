@@ -13,25 +13,45 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use certs::{Ca, KeyKind, Pem};
+use base64::Engine;
+use certs::{Ca, KeyKind, Pem, secret_yaml};
 use rauta_echo::{ConnectionInfo, EchoConfig, EchoIdentity, EchoServer, TlsInfo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
 use support::{Rauta, free_port};
 use tokio::net::TcpListener;
 
 /// An echo backend behind TLS (certificate `pem`, ALPN h2 and http/1.1) that reports the SNI.
 async fn tls_echo(pod: &str, pem: &Pem) -> SocketAddr {
+    tls_echo_with(pod, pem, None).await
+}
+
+/// Same; with `client_ca`, a client certificate signed by it is required, and reported (PEM) in
+/// `tls.peerCertificates`.
+async fn tls_echo_with(pod: &str, pem: &Pem, client_ca: Option<&Ca>) -> SocketAddr {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.crt.as_bytes())
         .collect::<Result<_, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
         .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(&ca.crt_path).unwrap() {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -53,6 +73,12 @@ async fn tls_echo(pod: &str, pem: &Pem) -> SocketAddr {
                         .alpn_protocol()
                         .map(|p| String::from_utf8_lossy(p).into_owned())
                         .unwrap_or_default(),
+                    peer_certificates: conn
+                        .peer_certificates()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|c| pem_of(c))
+                        .collect(),
                     ..Default::default()
                 };
                 let info = ConnectionInfo {
@@ -65,6 +91,20 @@ async fn tls_echo(pod: &str, pem: &Pem) -> SocketAddr {
         }
     });
     addr
+}
+
+/// A DER certificate as PEM with 64-column lines, as openssl writes it.
+fn pem_of(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
 
 fn service(name: &str, addr: SocketAddr) -> String {
@@ -228,4 +268,138 @@ async fn backend_tls_policies_verify_the_backend() {
     let channel = grpc::channel(port, "grpc.example.com").await;
     let echo = grpc::call(&channel, "Echo", &[]).await.unwrap();
     assert_eq!(echo.pod(), "tls-backend");
+}
+
+/// GatewayClass + one Gateway per `(name, port, clientCertificateRef)` with an HTTP listener.
+fn gateways(list: &[(&str, u16, Option<&str>)]) -> String {
+    let mut yaml = "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: rauta}\nspec: {controllerName: rauta.io/gateway-controller}\n".to_owned();
+    for (name, port, client) in list {
+        let tls = client
+            .map(|c| format!("\n  tls:\n    backend:\n      clientCertificateRef: {c}"))
+            .unwrap_or_default();
+        yaml.push_str(&format!(
+            "---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  gatewayClassName: rauta\n  listeners: [{{name: http, protocol: HTTP, port: {port}}}]{tls}\n"
+        ));
+    }
+    yaml
+}
+
+/// `(status, reason)` of the Gateway condition `t`.
+fn gateway_condition(status: &serde_json::Value, t: &str) -> (String, String) {
+    let conds = status["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let c = conds.iter().find(|c| c["type"] == t).cloned().unwrap_or_default();
+    (
+        c["status"].as_str().unwrap_or("").to_owned(),
+        c["reason"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_present_their_backend_client_certificate() {
+    let (server_ca, client_ca, rogue_ca) = (Ca::new(), Ca::new(), Ca::new());
+    let pem = server_ca.leaf("abc.example.com", &["abc.example.com"], KeyKind::EcSec1);
+    let backend = tls_echo_with("mtls-backend", &pem, Some(&client_ca)).await;
+    let (good, rogue) = (client_ca.client("gateway-good"), rogue_ca.client("gateway-rogue"));
+    let (with, without, untrusted, missing) = (free_port(), free_port(), free_port(), free_port());
+    let mut yaml = gateways(&[
+        (
+            "with-client",
+            with,
+            Some("{group: \"\", kind: Secret, name: good-client}"),
+        ),
+        ("without-client", without, None),
+        ("untrusted-client", untrusted, Some("{name: rogue-client}")),
+        ("missing-client", missing, Some("{name: does-not-exist}")),
+    ]);
+    yaml.push_str(&secret_yaml("default", "good-client", &good));
+    yaml.push_str(&secret_yaml("default", "rogue-client", &rogue));
+    yaml.push_str(&config_map("ca", &server_ca));
+    yaml.push_str(&service("mtls", backend));
+    yaml.push_str(&policy(
+        "mtls",
+        "mtls",
+        "ca",
+        "abc.example.com",
+        "",
+        "2020-01-01T00:00:00Z",
+    ));
+    // One route on every Gateway: each Gateway's requests carry its own certificate.
+    yaml.push_str("\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: default}\nspec:\n  parentRefs: [{name: with-client}, {name: without-client}, {name: untrusted-client}, {name: missing-client}]\n  rules:\n  - backendRefs: [{name: mtls, port: 443}]\n");
+    let rauta = Rauta::start(&yaml).await;
+
+    let status = rauta.status_of("Gateway", "with-client").await;
+    assert_eq!(
+        gateway_condition(&status, "ResolvedRefs"),
+        ("True".into(), "ResolvedRefs".into())
+    );
+    let status = rauta.status_of("Gateway", "missing-client").await;
+    assert_eq!(
+        gateway_condition(&status, "ResolvedRefs"),
+        ("False".into(), "InvalidClientCertificateRef".into()),
+        "{status}"
+    );
+    assert_eq!(
+        gateway_condition(&status, "Accepted"),
+        ("True".into(), "Accepted".into())
+    );
+
+    let reply = rauta.get(with, "abc.example.com", "/").await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let json = reply.json();
+    assert_eq!(json["pod"], "mtls-backend");
+    assert_eq!(
+        json["tls"]["peerCertificates"][0].as_str().map(str::trim),
+        Some(good.crt.trim()),
+        "{json}"
+    );
+    // No certificate, one the backend does not trust, or an unusable reference: the backend
+    // refuses the handshake.
+    for port in [without, untrusted, missing] {
+        let reply = rauta.get(port, "abc.example.com", "/").await;
+        assert_eq!(reply.status, 502, "port {port}: {:?}", reply.body);
+    }
+    // The first Gateway's pooled connections stay its own.
+    let reply = rauta.get(with, "abc.example.com", "/again").await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn well_known_system_roots_are_the_hosts() {
+    let (system_ca, other_ca) = (Ca::new(), Ca::new());
+    let trusted = tls_echo(
+        "trusted",
+        &system_ca.leaf("abc.example.com", &["abc.example.com"], KeyKind::EcSec1),
+    )
+    .await;
+    let unknown = tls_echo(
+        "unknown",
+        &other_ca.leaf("abc.example.com", &["abc.example.com"], KeyKind::EcSec1),
+    )
+    .await;
+    let port = free_port();
+    let mut yaml = gateways(&[("gw", port, None)]);
+    for (svc, addr) in [("trusted", trusted), ("unknown", unknown)] {
+        yaml.push_str(&service(svc, addr));
+        yaml.push_str(&format!(
+            "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {{name: {svc}, namespace: default}}\nspec:\n  targetRefs: [{{group: \"\", kind: Service, name: {svc}}}]\n  validation: {{wellKnownCACertificates: System, hostname: abc.example.com}}\n"
+        ));
+    }
+    yaml.push_str("\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: default}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - matches: [{path: {type: Exact, value: /trusted}}]\n    backendRefs: [{name: trusted, port: 443}]\n  - matches: [{path: {type: Exact, value: /unknown}}]\n    backendRefs: [{name: unknown, port: 443}]\n");
+    // rustls-native-certs reads SSL_CERT_FILE instead of the distribution's bundle.
+    let bundle = system_ca.crt_path.to_str().unwrap();
+    let rauta = Rauta::start_with_env(&yaml, &[], &[("SSL_CERT_FILE", bundle)]).await;
+
+    let status = rauta.status_of("BackendTLSPolicy", "trusted").await;
+    let accepted = &status["status"]["ancestors"][0]["conditions"][0];
+    assert_eq!(
+        (accepted["type"].as_str(), accepted["status"].as_str()),
+        (Some("Accepted"), Some("True")),
+        "{status}"
+    );
+    let reply = rauta.get(port, "abc.example.com", "/trusted").await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.json()["pod"], "trusted");
+    assert_eq!(reply.json()["tls"]["serverName"], "abc.example.com");
+    let reply = rauta.get(port, "abc.example.com", "/unknown").await;
+    assert_eq!(reply.status, 502, "{:?}", reply.body);
 }

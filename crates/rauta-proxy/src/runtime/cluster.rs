@@ -75,7 +75,7 @@ fn endpoint(
         Authority::try_from(address.to_string().as_str()).unwrap_or_else(|_| Authority::from_static("invalid.invalid"));
     let h2 = match protocol {
         UpstreamProtocol::H2c => Some(reuse.cloned().unwrap_or_else(|| h2_client(address, limits))),
-        UpstreamProtocol::Http1 | UpstreamProtocol::WebSocket => None,
+        UpstreamProtocol::Http1 | UpstreamProtocol::WebSocket | UpstreamProtocol::Udp => None,
     };
     let http1 = http1
         .cloned()

@@ -103,7 +103,7 @@ fn resolve_one(
 /// `tls.crt` and `tls.key` of a Secret (from `data`, or `stringData` as standalone YAML may
 /// carry it), checked: at least one certificate, a key rustls can sign with, and the key must
 /// belong to the first certificate.
-fn pem_pair(secret: &Secret) -> Result<(Vec<u8>, Vec<u8>), String> {
+pub(crate) fn pem_pair(secret: &Secret) -> Result<(Vec<u8>, Vec<u8>), String> {
     let value = |key: &str| -> Option<Vec<u8>> {
         let from_data = secret.data.as_ref().and_then(|d| d.get(key)).map(|b| b.0.clone());
         let from_string = || {

@@ -76,12 +76,16 @@ pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<
 }
 
 /// Listeners of different Gateways that bind the same socket share it; two of them with the same
-/// hostname are not distinct, and HTTP cannot share a socket with HTTPS (`ProtocolConflict`). The older Gateway (creation time, then `namespace/name`: the order
-/// of `gateways`) keeps the hostname; the newer one's listener is `Conflicted` (HostnameConflict).
+/// hostname are not distinct, and HTTP cannot share a socket with HTTPS (`ProtocolConflict`). The
+/// older Gateway (creation time, then `namespace/name`: the order of `gateways`) keeps the
+/// hostname; the newer one's listener is `Conflicted` (HostnameConflict). UDP sockets are apart
+/// from TCP ones: a UDP listener only meets UDP listeners (and, having no hostname, conflicts with
+/// them).
 pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut Vec<Problem>) {
-    let mut claims: BTreeMap<(SocketAddr, String), String> = BTreeMap::new();
+    // Sockets are `(address, UDP)`.
+    let mut claims: BTreeMap<((SocketAddr, bool), String), String> = BTreeMap::new();
     // One socket speaks one protocol: plain HTTP or TLS.
-    let mut schemes: BTreeMap<SocketAddr, (&'static str, String)> = BTreeMap::new();
+    let mut schemes: BTreeMap<(SocketAddr, bool), (&'static str, String)> = BTreeMap::new();
     for gw in gateways.iter_mut() {
         if gw.rejection.is_some() {
             continue;
@@ -93,7 +97,8 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
             let Some(port) = l.port.filter(|_| l.servable()) else {
                 continue;
             };
-            let sockets: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+            let udp = l.protocol == Protocol::Udp;
+            let sockets: Vec<(SocketAddr, bool)> = ips.iter().map(|ip| (SocketAddr::new(*ip, port), udp)).collect();
             let host = l.hostname.to_string();
             let taken = sockets
                 .iter()
@@ -102,6 +107,7 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
                 Protocol::Https => "HTTPS",
                 Protocol::Tls => "TLS",
                 Protocol::Tcp => "TCP",
+                Protocol::Udp => "UDP",
                 _ => "HTTP",
             };
             let other_protocol = sockets.iter().find_map(|s| {
@@ -110,13 +116,13 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
                     .filter(|(p, _)| *p != scheme)
                     .map(|(p, by)| (*s, *p, by.clone()))
             });
-            if let Some((socket, protocol, by)) = other_protocol {
+            if let Some(((socket, _), protocol, by)) = other_protocol {
                 let message = format!("{socket} already serves {protocol} for listener {by}");
                 problems.push(subject.error(format!("spec.listeners[{i}]"), format!("ProtocolConflict: {message}")));
                 l.conflict = Some(("ProtocolConflict", message));
                 continue;
             }
-            if let Some((socket, by)) = taken {
+            if let Some(((socket, _), by)) = taken {
                 let message = format!("{socket} with hostname {host} is already served by listener {by}");
                 problems.push(subject.error(format!("spec.listeners[{i}]"), format!("HostnameConflict: {message}")));
                 l.conflict = Some(("HostnameConflict", message));

@@ -85,20 +85,11 @@ impl ListenerState {
                     reject("UnsupportedValue", at, message, problems);
                 }
             }
-            Protocol::Tcp => {}
-            Protocol::Udp => reject(
-                "UnsupportedProtocol",
-                format!("{field}.protocol"),
-                format!(
-                    "protocol {} is not supported yet (HTTP, HTTPS, TLS and TCP are)",
-                    spec.protocol
-                ),
-                problems,
-            ),
+            Protocol::Tcp | Protocol::Udp => {}
             Protocol::Other(p) => reject(
                 "UnsupportedProtocol",
                 format!("{field}.protocol"),
-                format!("protocol {p:?} is not supported (HTTP, HTTPS, TLS and TCP are)"),
+                format!("protocol {p:?} is not supported (HTTP, HTTPS, TLS, TCP and UDP are)"),
                 problems,
             ),
         }
@@ -249,14 +240,15 @@ impl ListenerState {
 }
 
 /// The kinds a listener supports for its protocol (HTTPRoute and GRPCRoute on HTTP and HTTPS,
-/// TLSRoute on TLS, TCPRoute on TCP) and the
+/// TLSRoute on TLS, TCPRoute on TCP, UDPRoute on UDP) and the
 /// requested kinds it cannot support. An unsupported protocol supports no kind.
 fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static str>, Vec<String>) {
     let valid_for_protocol: &[&'static str] = match protocol {
         Protocol::Http | Protocol::Https => &["HTTPRoute", "GRPCRoute"],
         Protocol::Tls => &["TLSRoute"],
         Protocol::Tcp => &["TCPRoute"],
-        _ => &[],
+        Protocol::Udp => &["UDPRoute"],
+        Protocol::Other(_) => &[],
     };
     let requested = spec
         .allowed_routes
@@ -276,13 +268,7 @@ fn route_kinds(spec: &GatewayListeners, protocol: &Protocol) -> (Vec<&'static st
         {
             Some(v) if !kinds.contains(v) => kinds.push(*v),
             Some(_) => {}
-            None if matches!(
-                protocol,
-                Protocol::Http | Protocol::Https | Protocol::Tls | Protocol::Tcp
-            ) =>
-            {
-                invalid.push(format!("{group}/{}", k.kind))
-            }
+            None if !matches!(protocol, Protocol::Other(_)) => invalid.push(format!("{group}/{}", k.kind)),
             // An unsupported protocol is already rejected; its kinds are not judged.
             None => {}
         }

@@ -82,10 +82,14 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
     }
 }
 
-/// Accepted and Programmed, and `InsecureFrontendValidationMode` when a client certificate
-/// validation lets clients without a valid certificate in.
+/// Accepted and Programmed; `ResolvedRefs` when the Gateway sets a backend client certificate;
+/// `InsecureFrontendValidationMode` when a client certificate validation lets clients without a
+/// valid certificate in.
 fn gateway_conditions(gw: &GatewayState<'_>, accepted: Cond, programmed: Cond) -> Vec<Cond> {
     let mut out = vec![accepted, programmed];
+    if let Some(resolved) = resolved_refs(gw) {
+        out.push(resolved);
+    }
     if gw.insecure_frontend {
         out.push(Cond::yes(
             "InsecureFrontendValidationMode",
@@ -94,6 +98,35 @@ fn gateway_conditions(gw: &GatewayState<'_>, accepted: Cond, programmed: Cond) -
         ));
     }
     out
+}
+
+/// The Gateway's own `ResolvedRefs`, written only for Gateways with a backend client certificate
+/// (the condition is optional; its only Gateway-level reference is that one): its reason when it
+/// is unusable, else `ListenersNotResolved` when a listener's references are not resolved.
+fn resolved_refs(gw: &GatewayState<'_>) -> Option<Cond> {
+    let cond = match gw.backend_client.as_ref()? {
+        Err((reason, message)) => Cond::no("ResolvedRefs", reason, message.clone()),
+        Ok(_) => {
+            let unresolved: Vec<&str> = gw
+                .listeners
+                .iter()
+                .filter(|l| {
+                    l.certificates.as_ref().is_some_and(|c| c.reason().is_some()) || !l.invalid_kinds.is_empty()
+                })
+                .map(|l| l.name.as_str())
+                .collect();
+            if unresolved.is_empty() {
+                Cond::yes("ResolvedRefs", "ResolvedRefs", "all references resolved")
+            } else {
+                Cond::no(
+                    "ResolvedRefs",
+                    "ListenersNotResolved",
+                    format!("listener(s) with unresolved references: {}", unresolved.join(", ")),
+                )
+            }
+        }
+    };
+    Some(cond)
 }
 
 /// Accepted, Programmed, ResolvedRefs and Conflicted, in that order.

@@ -93,6 +93,8 @@ pub(crate) fn resolve(
             spec.name
         )));
     };
+    // UDPRoutes send to UDP ports, every other kind to TCP ports (the default protocol).
+    let transport = if route_kind == RouteKind::Udp { "UDP" } else { "TCP" };
     let service_port = service
         .resource
         .spec
@@ -101,16 +103,17 @@ pub(crate) fn resolve(
         .and_then(|ports| {
             ports
                 .iter()
-                .find(|p| p.port == port && p.protocol.as_deref().is_none_or(|proto| proto == "TCP"))
+                .find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == transport)
         });
     let Some(service_port) = service_port else {
         return Err(not_found(format!(
-            "Service {namespace}/{} has no TCP port {port}",
+            "Service {namespace}/{} has no {transport} port {port}",
             spec.name
         )));
     };
     let forced_h2c = route_kind == RouteKind::Grpc && service_port.app_protocol.as_deref() != Some("kubernetes.io/h2c");
     let protocol = match service_port.app_protocol.as_deref() {
+        _ if route_kind == RouteKind::Udp => UpstreamProtocol::Udp,
         Some("kubernetes.io/h2c") => UpstreamProtocol::H2c,
         Some("kubernetes.io/ws") if route_kind == RouteKind::Http => UpstreamProtocol::WebSocket,
         Some("kubernetes.io/wss") => {
@@ -135,6 +138,8 @@ pub(crate) fn resolve(
         port_name: service_port.name.clone(),
         protocol,
         forced_h2c,
-        tls: backend_tls::for_service_port(index, namespace, spec.name, service_port.name.as_deref()),
+        tls: (protocol != UpstreamProtocol::Udp)
+            .then(|| backend_tls::for_service_port(index, namespace, spec.name, service_port.name.as_deref()))
+            .flatten(),
     }))
 }

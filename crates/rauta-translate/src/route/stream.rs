@@ -1,12 +1,13 @@
-//! TLSRoutes and TCPRoutes: no matches, only hostnames (TLSRoute, matched against the SNI) and
-//! weighted backendRefs. Each rule becomes one match-all entry; on a listener the entry of the
-//! oldest route comes first, so the oldest route owns a TCP listener, as the spec says.
+//! TLSRoutes, TCPRoutes and UDPRoutes: no matches, only hostnames (TLSRoute, matched against the
+//! SNI) and weighted backendRefs. Each rule becomes one match-all entry; on a listener the entry of
+//! the oldest route comes first, so the oldest route owns a TCP or UDP listener, as the spec says.
 
 use std::sync::Arc;
 
 use gateway_api::experimental::httproutes::{HttpRouteParentRefs, HttpRouteRules};
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
+use gateway_api::experimental::udproutes::UdpRoute;
 use rauta_ir::RouteKind;
 use rauta_ir::route::{Precedence, RouteMatch};
 use serde::Serialize;
@@ -54,7 +55,26 @@ pub(crate) fn compile_tcp<'a>(
     )
 }
 
-/// A rule of either kind, read through its JSON (`name` and `backendRefs`, shaped like an
+/// Compiles a UDPRoute (its backends are the Services' UDP ports).
+pub(crate) fn compile_udp<'a>(
+    entry: Entry<'a, UdpRoute>,
+    index: &Index<'a>,
+    catalog: &mut ClusterCatalog,
+) -> CompiledRoute<'a> {
+    let spec = &entry.resource.spec;
+    let rules: Vec<&dyn ErasedRule> = spec.rules.iter().map(|r| r as &dyn ErasedRule).collect();
+    compile(
+        RouteKind::Udp,
+        entry,
+        &[],
+        spec.parent_refs.as_deref(),
+        &rules,
+        index,
+        catalog,
+    )
+}
+
+/// A rule of any of these kinds, read through its JSON (`name` and `backendRefs`, shaped like an
 /// HTTPRoute rule's).
 trait ErasedRule {
     fn as_http_rule(&self) -> Result<HttpRouteRules, serde_json::Error>;

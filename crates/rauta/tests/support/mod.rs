@@ -179,6 +179,11 @@ impl Rauta {
 
     /// Same, with extra command-line arguments.
     pub async fn start_with(yaml: &str, extra: &[&str]) -> Rauta {
+        Self::start_with_env(yaml, extra, &[]).await
+    }
+
+    /// Same, with extra environment variables for the process.
+    pub async fn start_with_env(yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> Rauta {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("config.yaml"), yaml).expect("write config");
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -188,6 +193,7 @@ impl Rauta {
             .args(["--admin-address", &admin.to_string(), "--drain-timeout", "5s"])
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
