@@ -57,18 +57,45 @@ fn resolve_one(
     gw_ns: &str,
     r: &GatewayListenersTlsCertificateRefs,
 ) -> Result<Certificate, (&'static str, String)> {
-    let group = r.group.as_deref().unwrap_or("");
-    let kind = r.kind.as_deref().unwrap_or("Secret");
-    if !group.is_empty() || kind != "Secret" {
-        let shown = if group.is_empty() {
-            kind.to_owned()
+    let reference = SecretRef {
+        group: r.group.as_deref().unwrap_or(""),
+        kind: r.kind.as_deref().unwrap_or("Secret"),
+        namespace: r.namespace.as_deref(),
+        name: &r.name,
+    };
+    resolve_secret_pair(index, gw_ns, &reference, "certificateRef", "InvalidCertificateRef")
+}
+
+/// A Gateway's reference to a Secret holding a certificate and its key.
+pub(super) struct SecretRef<'r> {
+    pub(super) group: &'r str,
+    pub(super) kind: &'r str,
+    /// `None`: the Gateway's namespace.
+    pub(super) namespace: Option<&'r str>,
+    pub(super) name: &'r str,
+}
+
+/// Resolves a Gateway's Secret reference to a certificate chain and key. Checks, in order: the
+/// kind (core Secret), the ReferenceGrant for another namespace (before existence, so a missing
+/// grant does not reveal what exists), the Secret, and its `tls.crt`/`tls.key`. Errors carry
+/// `invalid_reason` (or `RefNotPermitted`) and a message naming the reference as `what`.
+pub(super) fn resolve_secret_pair(
+    index: &Index<'_>,
+    gw_ns: &str,
+    r: &SecretRef<'_>,
+    what: &str,
+    invalid_reason: &'static str,
+) -> Result<Certificate, (&'static str, String)> {
+    if !r.group.is_empty() || r.kind != "Secret" {
+        let shown = if r.group.is_empty() {
+            r.kind.to_owned()
         } else {
-            format!("{kind}.{group}")
+            format!("{}.{}", r.kind, r.group)
         };
-        let message = format!("certificateRef kind {shown} is not supported (only core Secrets are)");
-        return Err(("InvalidCertificateRef", message));
+        let message = format!("{what} kind {shown} is not supported (only core Secrets are)");
+        return Err((invalid_reason, message));
     }
-    let namespace = r.namespace.as_deref().unwrap_or(gw_ns);
+    let namespace = r.namespace.unwrap_or(gw_ns);
     let from = From {
         group: GATEWAY_GROUP,
         kind: "Gateway",
@@ -78,7 +105,7 @@ fn resolve_one(
         group: "",
         kind: "Secret",
         namespace,
-        name: &r.name,
+        name: r.name,
     };
     if !reference_grant::permits(index, from, to) {
         let message = format!(
@@ -88,11 +115,10 @@ fn resolve_one(
         return Err(("RefNotPermitted", message));
     }
     let source = format!("{namespace}/{}", r.name);
-    let Some(secret) = index.secrets.get(&(namespace, r.name.as_str())) else {
-        return Err(("InvalidCertificateRef", format!("Secret {source} does not exist")));
+    let Some(secret) = index.secrets.get(&(namespace, r.name)) else {
+        return Err((invalid_reason, format!("Secret {source} does not exist")));
     };
-    let (chain, key) =
-        pem_pair(secret.resource).map_err(|m| ("InvalidCertificateRef", format!("Secret {source}: {m}")))?;
+    let (chain, key) = pem_pair(secret.resource).map_err(|m| (invalid_reason, format!("Secret {source}: {m}")))?;
     Ok(Certificate {
         source,
         chain_pem: PemBytes::new(chain),
