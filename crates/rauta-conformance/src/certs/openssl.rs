@@ -76,26 +76,7 @@ fn leaf_config(leaf: Leaf<'_>) -> String {
 
 /// A self-signed server certificate for `hosts`, its key already in `dir`.
 pub fn self_signed(dir: &Path, hosts: &[&str]) -> anyhow::Result<Pem> {
-    std::fs::write(dir.join("openssl.cnf"), leaf_config(Leaf::Server(hosts)))?;
-    run(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "tls.key",
-            "-config",
-            "openssl.cnf",
-            "-extensions",
-            "ext",
-            "-days",
-            "365",
-            "-out",
-            "tls.crt",
-        ],
-    )?;
-    read(dir)
+    self_sign(dir, &leaf_config(Leaf::Server(hosts)), &[])
 }
 
 /// A CA as Go's `generateCACert` makes it: CN `gatewayapi`, O `Kubernetes Gateway API`, C `US`,
@@ -104,27 +85,29 @@ pub fn ca(dir: &Path) -> anyhow::Result<Pem> {
     let config = "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nC = US\nO = Kubernetes Gateway API\nCN = gatewayapi\n\
                   [ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,digitalSignature,keyCertSign\n\
                   extendedKeyUsage = clientAuth,serverAuth\nsubjectKeyIdentifier = hash\n";
+    self_sign(dir, config, &["-set_serial", "2024"])
+}
+
+/// A certificate self-signed with the key in `dir` under the `ext` section of `config`, valid
+/// for 365 days; `extra` are more `openssl req` arguments.
+fn self_sign(dir: &Path, config: &str, extra: &[&str]) -> anyhow::Result<Pem> {
     std::fs::write(dir.join("openssl.cnf"), config)?;
-    run(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "tls.key",
-            "-config",
-            "openssl.cnf",
-            "-extensions",
-            "ext",
-            "-days",
-            "365",
-            "-set_serial",
-            "2024",
-            "-out",
-            "tls.crt",
-        ],
-    )?;
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "tls.key",
+        "-config",
+        "openssl.cnf",
+        "-extensions",
+        "ext",
+        "-days",
+        "365",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-out", "tls.crt"]);
+    run(dir, &args)?;
     read(dir)
 }
 
