@@ -65,6 +65,8 @@ pub(crate) enum Outcome {
 }
 
 /// What the connection waits for between requests.
+// Moved once per request; boxing the head would cost an allocation instead.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Head(Head),
     H2,
