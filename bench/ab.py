@@ -6,6 +6,7 @@
 Same layout as compare.py (proxy on CPU 1; wrk, the backend nginx on CPU 0), `wrk -t1 -c32`,
 targets interleaved in every round (nginx, then each binary); prints the proxy's CPU per
 request (user/system) and the per-round ratio to nginx, median and range.
+AB_PORT_OFFSET=N shifts every port (like compare.py --port-offset) to run beside another run.
 """
 import os
 import statistics
@@ -21,6 +22,10 @@ def main():
     bins = sys.argv[1].split(",")
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     dur = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    offset = int(os.environ.get("AB_PORT_OFFSET", "0"))
+    c.PORT_OFFSET = offset
+    c.BACKEND_PORT += offset
+    c.PORTS = {k: tuple(p + offset for p in v) for k, v in c.PORTS.items()}
     d = tempfile.mkdtemp(prefix="rauta-ab-")
     for t in ("tmp-b", "tmp-n"):
         for s in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
@@ -34,9 +39,10 @@ def main():
     try:
         for i, b in enumerate(bins):
             c.RAUTA = b
-            r = c.Rauta(f"r{i}", d, 19100 + i, 19200 + i, 19300 + i, crt, key, c.route("r", "/"), d)
+            h1, tls, admin = (p + offset + i for p in (19100, 19200, 19300))
+            r = c.Rauta(f"r{i}", d, h1, tls, admin, crt, key, c.route("r", "/"), d)
             procs.append(r.proc)
-            targets[f"{i}:{os.path.basename(b)}"] = (r.proc, 19100 + i)
+            targets[f"{i}:{os.path.basename(b)}"] = (r.proc, h1)
         time.sleep(1)
         for _, port in targets.values():
             c.wait_http(port, "/small")

@@ -21,8 +21,8 @@ use crate::server::transport::Transport;
 
 /// Bytes read from the stack for the first read of a request.
 const FIRST_READ: usize = 4096;
-/// Smallest buffer allocated for a request.
-const MIN_BUFFER: usize = 2048;
+/// Smallest buffer allocated for a request (within glibc's per-thread cache of small chunks).
+const MIN_BUFFER: usize = 1024;
 /// Bytes reserved for a body read at first; doubled while reads fill it, up to [`MAX_READ`].
 const BODY_READ: usize = 8 * 1024;
 const MAX_READ: usize = 64 * 1024;

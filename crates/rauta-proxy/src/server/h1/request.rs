@@ -13,6 +13,8 @@ use crate::forwarding::connection_has;
 
 /// Header slots parsed on the stack; a larger `max_headers` limit parses into a heap vector.
 const STACK_HEADERS: usize = 100;
+/// Headers the proxy adds to a typical request.
+const ADDED_HEADERS: usize = 4;
 /// The longest request target `http::Uri` represents.
 const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 
@@ -121,7 +123,8 @@ pub(crate) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     let head: Bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1))
         .map_err(|_| HeadError::Malformed("invalid request target"))?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for the headers the proxy adds (X-Forwarded-*, x-request-id) without growing.
+    let mut headers = HeaderMap::with_capacity(spans.len() + ADDED_HEADERS);
     for (name, start, len) in spans {
         let value = HeaderValue::from_maybe_shared(head.slice(start..start + len))
             .map_err(|_| HeadError::Malformed("invalid header value"))?;
