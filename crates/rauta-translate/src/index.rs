@@ -11,6 +11,7 @@ use gateway_api::experimental::referencegrants::ReferenceGrant;
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
 use gateway_api::experimental::udproutes::UdpRoute;
+use gateway_api::listenersets::ListenerSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -46,6 +47,7 @@ macro_rules! resource {
 
 resource!(GatewayClass, "GatewayClass", false);
 resource!(Gateway, "Gateway", true);
+resource!(ListenerSet, "ListenerSet", true);
 resource!(HttpRoute, "HTTPRoute", true);
 resource!(GrpcRoute, "GRPCRoute", true);
 resource!(TlsRoute, "TLSRoute", true);
@@ -117,6 +119,8 @@ pub(crate) struct Index<'a> {
     pub classes: BTreeMap<&'a str, Entry<'a, GatewayClass>>,
     /// Gateways, oldest first.
     pub gateways: Vec<Entry<'a, Gateway>>,
+    /// ListenerSets, oldest first (the order their listeners rank in after the Gateway's own).
+    pub listener_sets: Vec<Entry<'a, ListenerSet>>,
     /// HTTPRoutes, oldest first (the spec's tie-break between routes).
     pub routes: Vec<Entry<'a, HttpRoute>>,
     /// GRPCRoutes, oldest first.
@@ -152,6 +156,8 @@ impl<'a> Index<'a> {
             .collect();
         let mut gateways: Vec<_> = unique(&inputs.gateways, problems).into_values().collect();
         gateways.sort_by_key(Entry::age_key);
+        let mut listener_sets: Vec<_> = unique(&inputs.listener_sets, problems).into_values().collect();
+        listener_sets.sort_by_key(Entry::age_key);
         let mut routes: Vec<_> = unique(&inputs.http_routes, problems).into_values().collect();
         routes.sort_by_key(Entry::age_key);
         let mut grpc_routes: Vec<_> = unique(&inputs.grpc_routes, problems).into_values().collect();
@@ -185,6 +191,7 @@ impl<'a> Index<'a> {
         Self {
             classes,
             gateways,
+            listener_sets,
             routes,
             grpc_routes,
             tls_routes,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rauta_ir::route::HostnameMatch;
 use rauta_ir::{
     BackendTarget, Bind, BindProtocol, Certificate, Cluster, ClusterKey, Filter, Listener, ListenerRef, ListenerTls,
-    RouteEntry, Rule, Snapshot, VirtualHost,
+    RouteEntry, Rule, SetRef, Snapshot, VirtualHost,
 };
 
 use crate::clusters::ClusterCatalog;
@@ -42,6 +42,10 @@ pub(crate) fn build(
                 name: ListenerRef {
                     namespace: gw.entry.namespace.to_owned(),
                     gateway: gw.entry.name.to_owned(),
+                    set: l.set.and_then(|k| gw.sets.get(k)).map(|s| SetRef {
+                        namespace: s.entry.namespace.to_owned(),
+                        name: s.entry.name.to_owned(),
+                    }),
                     section: l.name.clone(),
                 },
                 hostname: l.hostname.clone(),

@@ -49,8 +49,8 @@ pub(crate) const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 pub struct Translation {
     /// What the data plane serves.
     pub snapshot: rauta_ir::Snapshot,
-    /// The status of every GatewayClass, Gateway and HTTPRoute Rauta is responsible for, in that
-    /// order, each sorted by name. Conditions carry the Unix epoch as `lastTransitionTime`.
+    /// The status of every GatewayClass, Gateway, ListenerSet, route and BackendTLSPolicy Rauta is
+    /// responsible for, in that order, each sorted by name. Conditions carry the Unix epoch as `lastTransitionTime`.
     pub statuses: Vec<ResourceStatus>,
     /// Everything wrong with the inputs: each `False` condition has at least one error naming the
     /// field that caused it; ignored settings are warnings.
@@ -103,9 +103,13 @@ pub fn translate(inputs: &Inputs) -> Translation {
     let mut route_statuses = Vec::new();
     let attachments = route::attach::attach(&index, &routes, &mut gateways, &mut route_statuses, &mut problems);
     let gateway_statuses: Vec<_> = gateways.iter().map(gateway::status).collect();
+    let set_statuses: Vec<_> = gateways
+        .iter()
+        .flat_map(|gw| (0..gw.sets.len()).filter_map(|k| gateway::listener_set_status(gw, k)))
+        .collect();
     let (policy_statuses, policy_problems) = backend_tls::statuses(&index, &gateways, &routes, &attachments, &catalog);
     problems.extend(policy_problems);
-    for mut list in [gateway_statuses, route_statuses, policy_statuses] {
+    for mut list in [gateway_statuses, set_statuses, route_statuses, policy_statuses] {
         list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         statuses.extend(list);
     }

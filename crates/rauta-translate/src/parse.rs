@@ -89,6 +89,7 @@ fn at(field: &str) -> String {
 enum Kind {
     GatewayClass,
     Gateway,
+    ListenerSet,
     HttpRoute,
     GrpcRoute,
     TlsRoute,
@@ -112,6 +113,7 @@ impl Kind {
         let found = match kind {
             "GatewayClass" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::GatewayClass),
             "Gateway" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::Gateway),
+            "ListenerSet" if gateway => (version == "v1").then_some(Self::ListenerSet),
             "HTTPRoute" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::HttpRoute),
             "GRPCRoute" if gateway => matches!(version, "v1" | "v1alpha2").then_some(Self::GrpcRoute),
             "TLSRoute" if gateway => matches!(version, "v1" | "v1alpha3" | "v1alpha2").then_some(Self::TlsRoute),
@@ -244,6 +246,7 @@ fn add(
     let result = match kind {
         Kind::GatewayClass => decode(value, &mut unknown).map(|r| staged.gateway_classes.push(Sourced::new(source, r))),
         Kind::Gateway => decode(value, &mut unknown).map(|r| staged.gateways.push(Sourced::new(source, r))),
+        Kind::ListenerSet => decode(value, &mut unknown).map(|r| staged.listener_sets.push(Sourced::new(source, r))),
         Kind::HttpRoute => decode(value, &mut unknown).map(|r| staged.http_routes.push(Sourced::new(source, r))),
         Kind::GrpcRoute => decode(value, &mut unknown).map(|r| staged.grpc_routes.push(Sourced::new(source, r))),
         Kind::TlsRoute => decode(value, &mut unknown).map(|r| staged.tls_routes.push(Sourced::new(source, r))),

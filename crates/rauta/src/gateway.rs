@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
+use rauta_ir::SetRef;
 use rauta_provider::{FileProvider, LoadError};
 use rauta_proxy::{ApplyError, BindFailure};
 use rauta_translate::{Problem, ResourceStatus, Severity};
 
 use crate::admin::AdminState;
 use crate::reload_metrics::ReloadMetrics;
-use crate::status_store::GatewayCondition;
+use crate::status_store::ConditionUpdate;
 
 /// Loads the configuration and applies it, keeping the last good one when a load fails.
 pub struct Gateway {
@@ -86,34 +87,57 @@ impl Gateway {
     }
 
     /// Puts what only binding can find out into the Gateway statuses: a Gateway address that
-    /// cannot be bound is `Programmed=False AddressNotUsable`; its listeners are not programmed.
+    /// cannot be bound is `Programmed=False AddressNotUsable`; its listeners (and those its
+    /// ListenerSets add there) are not programmed.
     fn report_bind_failures(&self, failures: &[BindFailure], now: Timestamp) {
         for failure in failures {
             let message = failure.to_string();
-            let mut gateways: Vec<(&str, &str)> = failure
+            // Whoever declares each listener: the Gateway (no set), or a ListenerSet.
+            let mut owners: Vec<(&str, &str, Option<&SetRef>)> = failure
                 .listeners
                 .iter()
-                .map(|l| (l.namespace.as_str(), l.gateway.as_str()))
+                .map(|l| (l.namespace.as_str(), l.gateway.as_str(), l.set.as_ref()))
                 .collect();
+            owners.sort();
+            owners.dedup();
+            let mut gateways: Vec<(&str, &str)> = owners.iter().map(|(ns, gw, _)| (*ns, *gw)).collect();
             gateways.dedup();
-            for (namespace, name) in gateways {
+            // A wildcard bind failing is a port problem of the listeners; a specific address
+            // failing is the Gateway's address being unusable.
+            let address_unusable = !failure.address.ip().is_unspecified();
+            for (namespace, gateway, set) in owners {
                 let sections: Vec<&str> = failure
                     .listeners
                     .iter()
-                    .filter(|l| l.namespace == namespace && l.gateway == name)
+                    .filter(|l| l.namespace == namespace && l.gateway == gateway && l.set.as_ref() == set)
                     .map(|l| l.section.as_str())
                     .collect();
-                // A wildcard bind failing is a port problem of the listeners; a specific address
-                // failing is the Gateway's address being unusable.
-                let gateway_condition =
-                    (!failure.address.ip().is_unspecified()).then_some(("Programmed", "AddressNotUsable"));
-                self.admin.statuses.set_gateway_false(
-                    GatewayCondition {
+                let (kind, namespace, name) = match set {
+                    Some(s) => ("ListenerSet", s.namespace.as_str(), s.name.as_str()),
+                    None => ("Gateway", namespace, gateway),
+                };
+                self.admin.statuses.set_false(
+                    ConditionUpdate {
+                        kind,
                         namespace,
                         name,
-                        gateway_condition,
+                        resource_condition: None,
                         sections: &sections,
                         listener_conditions: &[("Programmed", "Invalid")],
+                        message: &message,
+                    },
+                    now,
+                );
+            }
+            for (namespace, name) in gateways.into_iter().filter(|_| address_unusable) {
+                self.admin.statuses.set_false(
+                    ConditionUpdate {
+                        kind: "Gateway",
+                        namespace,
+                        name,
+                        resource_condition: Some(("Programmed", "AddressNotUsable")),
+                        sections: &[],
+                        listener_conditions: &[],
                         message: &message,
                     },
                     now,

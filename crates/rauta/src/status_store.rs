@@ -66,23 +66,22 @@ impl StatusStore {
         }
     }
 
-    /// Sets condition `kind` of the Gateway `namespace/name` (and, for each of `sections`, of that
-    /// listener's status) to False with `reason`/`message`: what only serving can find out, such as
-    /// an address that cannot be bound.
-    pub fn set_gateway_false(&self, gateway: GatewayCondition<'_>, now: Timestamp) {
+    /// Sets conditions of a Gateway or ListenerSet (and of some of its listeners) to False: what
+    /// only serving can find out, such as an address that cannot be bound.
+    pub fn set_false(&self, update: ConditionUpdate<'_>, now: Timestamp) {
         let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = current
             .iter_mut()
-            .find(|e| key_of(e) == ("Gateway", gateway.namespace, gateway.name))
+            .find(|e| key_of(e) == (update.kind, update.namespace, update.name))
         else {
             return;
         };
-        if let Some((kind, reason)) = gateway.gateway_condition {
-            entry.set_false(ConditionTarget::Resource, kind, reason, gateway.message, now);
+        if let Some((kind, reason)) = update.resource_condition {
+            entry.set_false(ConditionTarget::Resource, kind, reason, update.message, now);
         }
-        for section in gateway.sections {
-            for (kind, reason) in gateway.listener_conditions {
-                entry.set_false(ConditionTarget::Listener(section), kind, reason, gateway.message, now);
+        for section in update.sections {
+            for (kind, reason) in update.listener_conditions {
+                entry.set_false(ConditionTarget::Listener(section), kind, reason, update.message, now);
             }
         }
     }
@@ -109,15 +108,17 @@ impl Serialize for Rendered<'_> {
     }
 }
 
-/// A condition to set False on a Gateway and some of its listeners.
+/// Conditions to set False on a Gateway or ListenerSet and some of its listeners.
 #[derive(Debug)]
-pub struct GatewayCondition<'a> {
-    /// Gateway namespace.
+pub struct ConditionUpdate<'a> {
+    /// `Gateway` or `ListenerSet`.
+    pub kind: &'a str,
+    /// Namespace of the resource.
     pub namespace: &'a str,
-    /// Gateway name.
+    /// Name of the resource.
     pub name: &'a str,
-    /// Gateway condition type and reason, if the Gateway itself is affected.
-    pub gateway_condition: Option<(&'a str, &'a str)>,
+    /// The resource's own condition type and reason, if the resource itself is affected.
+    pub resource_condition: Option<(&'a str, &'a str)>,
     /// Listener names affected.
     pub sections: &'a [&'a str],
     /// Listener condition types and reasons.
@@ -199,11 +200,12 @@ mod tests {
             ),
         };
         store.replace(vec![gw], at("2026-01-01T00:00:00Z"));
-        store.set_gateway_false(
-            GatewayCondition {
+        store.set_false(
+            ConditionUpdate {
+                kind: "Gateway",
                 namespace: "ns",
                 name: "gw",
-                gateway_condition: Some(("Programmed", "AddressNotUsable")),
+                resource_condition: Some(("Programmed", "AddressNotUsable")),
                 sections: &["a"],
                 listener_conditions: &[("Programmed", "Invalid")],
                 message: "in use",

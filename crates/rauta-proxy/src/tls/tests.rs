@@ -22,6 +22,7 @@ fn listener(section: &str, hostname: HostnameMatch, certs: Vec<Certificate>) -> 
         name: ListenerRef {
             namespace: "ns".into(),
             gateway: "gw".into(),
+            set: None,
             section: section.into(),
         },
         hostname,

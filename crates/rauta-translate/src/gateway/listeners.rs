@@ -6,7 +6,7 @@ use gateway_api::experimental::gateways::{GatewayListeners, GatewayListenersTlsM
 use rauta_ir::ClientValidation;
 use rauta_ir::route::HostnameMatch;
 
-use super::certificates::{self, Resolved};
+use super::certificates::{self, Referrer, Resolved};
 use super::frontend;
 use crate::GATEWAY_GROUP;
 use crate::index::Index;
@@ -25,6 +25,18 @@ pub(crate) enum Protocol {
 }
 
 impl Protocol {
+    /// What a socket serves: listeners of different classes cannot share a port.
+    pub fn socket_class(&self) -> &'static str {
+        match self {
+            Self::Http => "HTTP",
+            Self::Https => "HTTPS",
+            Self::Tls => "TLS",
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Other(_) => "unsupported",
+        }
+    }
+
     fn parse(value: &str) -> Self {
         match value {
             "HTTP" => Self::Http,
@@ -65,6 +77,9 @@ pub(crate) struct ListenerState {
     pub passthrough: bool,
     /// Client certificate validation for an HTTPS listener (from the Gateway's `tls.frontend`).
     pub client_validation: Option<ClientValidation>,
+    /// The ListenerSet that declares the listener (an index into its Gateway's `sets`); `None`
+    /// for the Gateway's own listeners.
+    pub set: Option<usize>,
 }
 
 impl ListenerState {
@@ -142,15 +157,17 @@ impl ListenerState {
             certificates: None,
             passthrough,
             client_validation: None,
+            set: None,
         }
     }
 
-    /// Resolves the certificateRefs of an accepted HTTPS listener of a Gateway in `gw_ns`.
+    /// Resolves the certificateRefs of an accepted HTTPS listener declared `by` a Gateway or a
+    /// ListenerSet.
     pub fn resolve_certificates(
         &mut self,
         spec: &GatewayListeners,
         index: &Index<'_>,
-        gw_ns: &str,
+        by: Referrer<'_>,
         field: &str,
         subject: &Subject<'_>,
         problems: &mut Vec<Problem>,
@@ -171,7 +188,7 @@ impl ListenerState {
         {
             problems.push(subject.warning(format!("{field}.tls.options"), "TLS options are not supported; ignored"));
         }
-        let resolved = certificates::resolve(index, gw_ns, refs, &format!("{field}.tls"));
+        let resolved = certificates::resolve(index, by, refs, &format!("{field}.tls"));
         for (reason, at, message) in &resolved.invalid {
             problems.push(subject.error(at, format!("{reason}: {message}")));
         }

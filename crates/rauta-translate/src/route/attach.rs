@@ -39,6 +39,16 @@ pub(crate) fn attach(
         .enumerate()
         .map(|(i, g)| ((g.entry.namespace, g.entry.name), i))
         .collect();
+    let sets: BTreeMap<(&str, &str), (usize, usize)> = gateways
+        .iter()
+        .enumerate()
+        .flat_map(|(gi, g)| {
+            g.sets
+                .iter()
+                .enumerate()
+                .map(move |(k, s)| ((s.entry.namespace, s.entry.name), (gi, k)))
+        })
+        .collect();
     let mut attached: BTreeMap<(usize, usize, usize), Vec<HostnameMatch>> = BTreeMap::new();
     for (ri, route) in routes.iter().enumerate() {
         let subject = route.meta.subject;
@@ -48,36 +58,47 @@ pub(crate) fn attach(
         for (pi, p) in route.parent_refs.iter().enumerate() {
             let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
             let kind = p.kind.as_deref().unwrap_or("Gateway");
-            if group != GATEWAY_GROUP || kind != "Gateway" {
+            if group != GATEWAY_GROUP || !matches!(kind, "Gateway" | "ListenerSet") {
                 continue;
             }
             let namespace = p.namespace.as_deref().unwrap_or(route.meta.namespace);
-            let Some(&gi) = by_name.get(&(namespace, p.name.as_str())) else {
-                if !index
-                    .gateways
-                    .iter()
-                    .any(|g| g.namespace == namespace && g.name == p.name)
-                {
-                    let message = format!("Gateway {namespace}/{} does not exist", p.name);
+            let key = (namespace, p.name.as_str());
+            let found = if kind == "Gateway" {
+                by_name.get(&key).map(|&gi| (gi, None))
+            } else {
+                sets.get(&key).map(|&(gi, k)| (gi, Some(k)))
+            };
+            let Some((gi, scope)) = found else {
+                let exists = if kind == "Gateway" {
+                    index.gateways.iter().any(|g| (g.namespace, g.name) == key)
+                } else {
+                    index.listener_sets.iter().any(|s| (s.namespace, s.name) == key)
+                };
+                if !exists {
+                    let message = format!("{kind} {namespace}/{} does not exist", p.name);
                     parent_problems.push(subject.warning(format!("spec.parentRefs[{pi}]"), message));
                 }
                 continue;
             };
-            let key = (namespace, p.name.as_str(), p.section_name.as_deref(), p.port);
+            let key = (kind, namespace, p.name.as_str(), p.section_name.as_deref(), p.port);
             if seen.contains(&key) {
                 continue;
             }
             seen.push(key);
+            let parent = Parent {
+                gateway: gi,
+                set: scope,
+            };
             let accepted = match &route.rejection {
                 Some(rejection) => rejection.clone(),
-                None => evaluate(index, route, ri, p, &mut gateways[gi], gi, &mut attached),
+                None => evaluate(index, route, ri, p, &mut gateways[gi], parent, &mut attached),
             };
             if !accepted.ok && route.rejection.is_none() {
                 parent_problems.push(accepted.problem(&subject, format!("spec.parentRefs[{pi}]")));
             }
             let parent_ref = HttpRouteStatusParentsParentRef {
                 group: Some(GATEWAY_GROUP.to_owned()),
-                kind: Some("Gateway".to_owned()),
+                kind: Some(kind.to_owned()),
                 namespace: Some(namespace.to_owned()),
                 name: p.name.clone(),
                 section_name: p.section_name.clone(),
@@ -111,24 +132,41 @@ pub(crate) fn attach(
         .collect()
 }
 
-/// `Accepted` for one parentRef: the listeners named by sectionName/port, those that accept the
-/// route's kind and namespace, and those whose hostname intersects the route's.
+/// What a parentRef names: a Gateway's own listeners, or those one of its ListenerSets adds.
+#[derive(Clone, Copy, Debug)]
+struct Parent {
+    gateway: usize,
+    /// The ListenerSet (index into the Gateway's `sets`); `None`: the Gateway itself.
+    set: Option<usize>,
+}
+
+/// `Accepted` for one parentRef: the listeners named by sectionName/port (among those of the
+/// parent: a Gateway's own, or a ListenerSet's), those that accept the route's kind and namespace,
+/// and those whose hostname intersects the route's.
 fn evaluate(
     index: &Index<'_>,
     route: &CompiledRoute<'_>,
     ri: usize,
     p: &HttpRouteParentRefs,
     gw: &mut GatewayState<'_>,
-    gi: usize,
+    parent: Parent,
     attached: &mut BTreeMap<(usize, usize, usize), Vec<HostnameMatch>>,
 ) -> Cond {
-    let gw_name = gw.entry.display_name();
-    let candidates: Vec<usize> = (0..gw.listeners.len())
-        .filter(|&i| {
-            let l = &gw.listeners[i];
+    let gi = parent.gateway;
+    let set = parent.set.and_then(|k| gw.sets.get(k));
+    let gw_name = match set {
+        Some(s) => format!("ListenerSet {}", s.entry.display_name()),
+        None => format!("Gateway {}", gw.entry.display_name()),
+    };
+    // `allowedRoutes.namespaces: Same` means the namespace of whoever declares the listener.
+    let owner_ns = set.map_or(gw.entry.namespace, |s| s.entry.namespace);
+    let candidates: Vec<usize> = gw
+        .listeners_of(parent.set)
+        .filter(|(_, l)| {
             p.section_name.as_ref().is_none_or(|s| *s == l.name)
                 && p.port.is_none_or(|port| l.port.is_some_and(|lp| i32::from(lp) == port))
         })
+        .map(|(i, _)| i)
         .collect();
     if candidates.is_empty() {
         let which = match (&p.section_name, p.port) {
@@ -140,11 +178,10 @@ fn evaluate(
         return Cond::no(
             "Accepted",
             "NoMatchingParent",
-            format!("Gateway {gw_name} has no listener {which}"),
+            format!("{gw_name} has no listener {which}"),
         );
     }
     let route_ns = route.meta.namespace;
-    let gw_ns = gw.entry.namespace;
     let accepted: Vec<usize> = candidates.into_iter().filter(|&i| gw.listeners[i].accepted()).collect();
     let of_kind: Vec<usize> = accepted
         .iter()
@@ -157,7 +194,7 @@ fn evaluate(
         .filter(|&i| {
             gw.listeners[i]
                 .namespaces
-                .admits(route_ns, gw_ns, || index.namespace_labels(route_ns))
+                .admits(route_ns, owner_ns, || index.namespace_labels(route_ns))
         })
         .collect();
     if allowed.is_empty() {
@@ -168,7 +205,7 @@ fn evaluate(
         } else {
             format!("allows routes from namespace {route_ns}")
         };
-        let message = format!("no selected listener of Gateway {gw_name} {why}");
+        let message = format!("no selected listener of {gw_name} {why}");
         return Cond::no("Accepted", "NotAllowedByListeners", message);
     }
     let mut any = false;
@@ -199,7 +236,7 @@ fn evaluate(
     if any {
         Cond::yes("Accepted", "Accepted", "route is accepted")
     } else {
-        let message = format!("no hostname of the route intersects a listener hostname of Gateway {gw_name}");
+        let message = format!("no hostname of the route intersects a listener hostname of {gw_name}");
         Cond::no("Accepted", "NoMatchingListenerHostname", message)
     }
 }

@@ -14,7 +14,7 @@ use super::{ResourceStatus, Status};
 pub enum ConditionTarget<'a> {
     /// The resource's own `conditions`.
     Resource,
-    /// The `conditions` of a Gateway's listener, by name.
+    /// The `conditions` of a Gateway's (or ListenerSet's) listener, by name.
     Listener(&'a str),
 }
 
@@ -35,6 +35,23 @@ impl ResourceStatus {
             Status::Gateway(s) => {
                 let before = match previous {
                     Some(Status::Gateway(p)) => Some(p),
+                    _ => None,
+                };
+                carry(
+                    s.conditions.as_deref_mut(),
+                    before.and_then(|p| p.conditions.as_deref()),
+                    now,
+                );
+                for listener in s.listeners.iter_mut().flatten() {
+                    let old = before
+                        .and_then(|p| p.listeners.as_ref())
+                        .and_then(|ls| ls.iter().find(|l| l.name == listener.name));
+                    carry(Some(&mut listener.conditions), old.map(|l| &l.conditions[..]), now);
+                }
+            }
+            Status::ListenerSet(s) => {
+                let before = match previous {
+                    Some(Status::ListenerSet(p)) => Some(p),
                     _ => None,
                 };
                 carry(
@@ -94,6 +111,13 @@ impl ResourceStatus {
             (Status::GatewayClass(s), ConditionTarget::Resource) => s.conditions.as_mut(),
             (Status::Gateway(s), ConditionTarget::Resource) => s.conditions.as_mut(),
             (Status::Gateway(s), ConditionTarget::Listener(name)) => s
+                .listeners
+                .iter_mut()
+                .flatten()
+                .find(|l| l.name == name)
+                .map(|l| &mut l.conditions),
+            (Status::ListenerSet(s), ConditionTarget::Resource) => s.conditions.as_mut(),
+            (Status::ListenerSet(s), ConditionTarget::Listener(name)) => s
                 .listeners
                 .iter_mut()
                 .flatten()
