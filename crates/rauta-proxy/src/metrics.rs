@@ -3,6 +3,8 @@
 //! Label values come from small closed sets (standard methods, status classes, error reasons)
 //! or from the routes of the snapshot (`namespace/name`, `none` before a route matched). The
 //! request path never takes the registry's locks: each route caches its series on first use.
+//! L4 sessions (TCP and TLS streams, UDP sessions) have their own families, `rauta_l4_*`
+//! (`sessions.rs`).
 
 mod histogram;
 mod sessions;
