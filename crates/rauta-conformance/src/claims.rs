@@ -51,6 +51,7 @@ pub const CLAIMED: &[&str] = &[
     // TLS to backends.
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
+    "GatewayBackendClientCertificate",
     // GATEWAY-TLS: passthrough (core), termination, both on one port.
     "TLSRoute",
     "TLSRouteModeTerminate",
@@ -66,10 +67,6 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
     (
         "GatewayInfrastructurePropagation",
         "Kubernetes only: standalone Rauta creates no Pods or Services",
-    ),
-    (
-        "GatewayBackendClientCertificate",
-        "implemented; no standalone scenarios for it yet",
     ),
     ("ListenerSet", "ListenerSet is not supported by Rauta yet"),
     ("GRPCRouteNamedRouteRule", "counted in no profile"),

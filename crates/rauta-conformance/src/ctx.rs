@@ -216,6 +216,16 @@ impl Ctx {
         Ok(ClientCert::new(&pem.crt, &pem.key))
     }
 
+    /// The certificate (PEM, `tls.crt`) of the Secret `namespace/name` made at setup
+    /// (`GetTLSSecret`).
+    pub fn tls_secret_crt(&self, namespace: &str, name: &str) -> anyhow::Result<String> {
+        self.shared
+            .certs
+            .pem(namespace, name)
+            .map(|p| p.crt)
+            .ok_or_else(|| anyhow!("no certificate {namespace}/{name} was made"))
+    }
+
     /// The CA certificate (PEM, `ca.crt`) of the ConfigMap `namespace/name` made at setup
     /// (`GetConfigMapData`).
     pub fn ca(&self, namespace: &str, name: &str) -> anyhow::Result<String> {

@@ -1,5 +1,6 @@
 //! Every scenario, grouped by area, and the shared setup (base manifests and their pods).
 
+mod backend_client_cert;
 mod backend_tls;
 mod backends;
 mod client_certs;
@@ -42,6 +43,7 @@ pub fn all() -> impl Iterator<Item = Scenario> {
         backends::ALL,
         cors::ALL,
         backend_tls::ALL,
+        backend_client_cert::ALL,
         client_certs::ALL,
         tls_routes::ALL,
     ]
