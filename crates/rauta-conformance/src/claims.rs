@@ -56,6 +56,8 @@ pub const CLAIMED: &[&str] = &[
     "TLSRoute",
     "TLSRouteModeTerminate",
     "TLSRouteModeMixed",
+    // Extended in every GATEWAY-* profile: listeners added by ListenerSets.
+    "ListenerSet",
 ];
 
 /// Features Rauta does not claim, with the reason written into the report.
@@ -68,7 +70,6 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
         "GatewayInfrastructurePropagation",
         "Kubernetes only: standalone Rauta creates no Pods or Services",
     ),
-    ("ListenerSet", "ListenerSet is not supported by Rauta yet"),
     ("GRPCRouteNamedRouteRule", "counted in no profile"),
     ("GRPCRouteRequestHeaderModifier", "counted in no profile"),
     ("TCPRoute", "no standalone TCPRoute scenarios yet"),

@@ -10,6 +10,7 @@ mod gateway;
 mod grpc;
 mod https;
 mod invalid;
+mod listener_sets;
 mod matching;
 mod redirects;
 mod tls_routes;
@@ -46,6 +47,7 @@ pub fn all() -> impl Iterator<Item = Scenario> {
         backend_client_cert::ALL,
         client_certs::ALL,
         tls_routes::ALL,
+        listener_sets::ALL,
     ]
     .into_iter()
     .flat_map(|group| group.iter().copied())

@@ -72,7 +72,7 @@ impl GatewayState<'_> {
     /// Whether ListenerSet `k` is accepted: admitted, and at least one of its listeners is valid.
     pub fn set_accepted(&self, k: usize) -> bool {
         self.sets.get(k).is_some_and(|s| s.not_allowed.is_none())
-            && self.listeners_of(Some(k)).any(|(_, l)| l.accepted())
+            && self.listeners_of(Some(k)).any(|(_, l)| l.valid_in_set())
     }
 
     /// The certificate this Gateway presents to TLS backends, when it has a usable one.

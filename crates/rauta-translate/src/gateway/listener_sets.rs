@@ -110,7 +110,7 @@ pub(crate) fn evaluate<'a>(
             let last = listeners.len() - 1;
             conflicts::with_earlier(listeners, last, &field, &subject, problems);
         }
-        if !listeners[start..].iter().any(ListenerState::accepted) {
+        if !listeners[start..].iter().any(ListenerState::valid_in_set) {
             problems.push(subject.error("spec.listeners", "ListenersNotValid: no listener is valid"));
         }
         sets.push(ListenerSetState {

@@ -250,6 +250,14 @@ impl ListenerState {
         self.accepted() && !self.kinds.is_empty() && self.has_certificates()
     }
 
+    /// Whether the listener counts as valid for its ListenerSet's `Accepted`: one that could serve
+    /// (accepted, some route kind, a usable certificate when it terminates TLS). A ListenerSet
+    /// whose only listener cannot use its certificate (say, for want of a ReferenceGrant) has no
+    /// valid listener, although that listener's own `Accepted` is True.
+    pub fn valid_in_set(&self) -> bool {
+        self.servable()
+    }
+
     /// Whether routes of `kind` may attach.
     pub fn allows_kind(&self, kind: &str) -> bool {
         self.kinds.contains(&kind)

@@ -97,7 +97,7 @@ fn attached_routes(l: &ListenerState) -> i32 {
 pub(crate) fn listener_set_status(gw: &GatewayState<'_>, k: usize) -> Option<ResourceStatus> {
     let set = gw.sets.get(k)?;
     let generation = set.entry.generation();
-    let valid = gw.listeners_of(Some(k)).filter(|(_, l)| l.accepted()).count();
+    let valid = gw.listeners_of(Some(k)).filter(|(_, l)| l.valid_in_set()).count();
     let programmed = gw.listeners_of(Some(k)).filter(|(i, _)| gw.programmed(*i)).count();
     let (accepted, programmed) = if let Some(message) = &set.not_allowed {
         (
