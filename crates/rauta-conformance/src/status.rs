@@ -323,10 +323,7 @@ pub fn parents_of_controller(status: &Value, controller: &str, expected: usize) 
 /// being current (`GatewayMustHaveAttachedListeners`).
 pub fn attached_listener_sets(status: &Value, generation: i64, expected: i64) -> Result<(), String> {
     current(status, generation)?;
-    let got = status
-        .get("attachedListenerSets")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let got = status.get("attachedListenerSets").and_then(Value::as_i64).unwrap_or(0);
     if got == expected {
         Ok(())
     } else {
@@ -479,7 +476,8 @@ mod tests {
         let no_ns = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"});
         assert!(route_parents(&route(no_ns.clone(), 1, true), 1, "ctl", &want, true).is_err());
         assert_eq!(route_parents(&route(no_ns, 1, true), 1, "ctl", &want, false), Ok(()));
-        let set = json!({"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "name": "gw", "namespace": "infra"});
+        let set =
+            json!({"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "name": "gw", "namespace": "infra"});
         assert!(
             route_parents(&route(set.clone(), 1, true), 1, "ctl", &want, true)
                 .unwrap_err()
@@ -494,18 +492,12 @@ mod tests {
 
     #[test]
     fn parents_of_the_controller_are_counted() {
-        let entry = |name: &str, controller: &str| {
-            json!({"parentRef": {"name": name}, "controllerName": controller, "conditions": []})
-        };
+        let entry = |name: &str, controller: &str| json!({"parentRef": {"name": name}, "controllerName": controller, "conditions": []});
         let status = json!({"parents": [entry("gw", "ctl"), entry("other", "someone-else")]});
         assert_eq!(parents_of_controller(&status, "ctl", 1), Ok(()));
         assert!(parents_of_controller(&status, "ctl", 2).is_err());
         let two = json!({"parents": [entry("gw", "ctl"), entry("ls", "ctl")]});
-        assert!(
-            parents_of_controller(&two, "ctl", 1)
-                .unwrap_err()
-                .contains("gw")
-        );
+        assert!(parents_of_controller(&two, "ctl", 1).unwrap_err().contains("gw"));
     }
 
     #[test]

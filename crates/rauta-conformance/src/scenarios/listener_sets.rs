@@ -360,7 +360,8 @@ async fn conflicts(t: Arc<Ctx>, what: &str, reason: &'static str) -> Result<()> 
     };
     let none_valid = async |ls: &Key, lost: &str| -> Result<()> {
         t.condition(ls, cond("Accepted", "False", "ListenersNotValid")).await?;
-        t.condition(ls, cond("Programmed", "False", "ListenersNotValid")).await?;
+        t.condition(ls, cond("Programmed", "False", "ListenersNotValid"))
+            .await?;
         t.set_listeners_have(ls, &conflicted, &[lost]).await
     };
     partly_valid(
@@ -420,8 +421,7 @@ async fn route_status_scoped_to_parent_ref(t: Arc<Ctx>) -> Result<()> {
     t.route_parent_count(&gateway_only, 1).await?;
 
     let set_only = route("route-parentref-lsonly");
-    t.accepted_by_listener_set(&ls, std::slice::from_ref(&set_only))
-        .await?;
+    t.accepted_by_listener_set(&ls, std::slice::from_ref(&set_only)).await?;
     t.route_parents(&set_only, &[set_parent(INFRA, &ls.name, accepted())], true)
         .await?;
     t.route_parent_count(&set_only, 1).await
