@@ -64,7 +64,8 @@ impl Ctx {
         .map_err(|e| anyhow!("{key}: {what}: {e}"))
     }
 
-    /// `GatewayClass` / `Gateway` conditions current and including `want`.
+    /// `GatewayClass` / `Gateway` / `ListenerSet` conditions current and including `want`
+    /// (`GatewayMustHaveCondition`, `ListenerSetMustHaveCondition`).
     pub async fn condition(&self, key: &Key, want: Cond) -> anyhow::Result<()> {
         self.wait_status(key, &format!("{} condition", want.type_), |s, g| {
             status::resource_condition(s, g, &want)
