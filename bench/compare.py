@@ -31,7 +31,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-RAUTA = os.path.join(TARGET_DIR, "release", "rauta")
+# The binary we ship: `cargo build --profile dist` (LTO; see Cargo.toml). RAUTA_BIN overrides it.
+RAUTA = os.environ.get("RAUTA_BIN") or os.path.join(TARGET_DIR, "dist", "rauta")
 TOOL = os.path.join(TARGET_DIR, "release", "rauta-bench")
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
