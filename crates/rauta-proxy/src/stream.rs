@@ -93,7 +93,11 @@ async fn relay_tls(shared: &Shared, bind: &RuntimeBind, mut stream: TcpStream) -
     if !terminate {
         return splice(shared, &entry.rule, stream, &seen, false).await;
     }
-    let config = bind.tls.as_ref().ok_or(StreamError::NoRoute(sni))?.config_for(&accepted.client_hello());
+    let config = bind
+        .tls
+        .as_ref()
+        .ok_or(StreamError::NoRoute(sni))?
+        .config_for(&accepted.client_hello());
     let tls = StartHandshake::from_parts(accepted, stream).into_stream(config).await?;
     splice(shared, &entry.rule, tls, &[], true).await
 }

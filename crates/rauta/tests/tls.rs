@@ -218,7 +218,12 @@ async fn cipher_suites_prefer_aes_128_unless_the_client_prefers_chacha20() {
             "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
             "TLS_CHACHA20_POLY1305_SHA256",
         ),
-        ("-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
+        (
+            "-tls1_3",
+            "-ciphersuites",
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_AES_256_GCM_SHA384",
+        ),
         (
             "-tls1_2",
             "-cipher",
@@ -234,7 +239,10 @@ async fn cipher_suites_prefer_aes_128_unless_the_client_prefers_chacha20() {
     ] {
         let (ok, out) = s_client(port, Some("suites.test"), &[version, option, offered]);
         assert!(ok, "{offered}: {out}");
-        assert!(out.contains(&format!("Cipher is {chosen}")), "{offered}: expected {chosen}: {out}");
+        assert!(
+            out.contains(&format!("Cipher is {chosen}")),
+            "{offered}: expected {chosen}: {out}"
+        );
     }
 }
 
