@@ -13,14 +13,13 @@ use std::sync::Arc;
 
 use rauta_ir::{BackendTarget, BindProtocol, ClusterKey, Filter, Rule, Snapshot};
 use rauta_route::{HostnameMatch, RouteMatch};
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
 use crate::errors::ProxyError;
 use crate::filters::RuntimeFilter;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::router::RouteIndex;
-use crate::tls::TlsContext;
+use crate::tls::{ServerTls, TlsContext};
 pub(crate) use cluster::{Endpoint, RuntimeCluster};
 
 /// Everything a request needs, compiled from one snapshot.
@@ -38,9 +37,9 @@ pub(crate) struct RuntimeBind {
     pub(crate) address: SocketAddr,
     /// HTTP, HTTPS, a stream protocol (TLS, TCP), or UDP.
     pub(crate) protocol: BindProtocol,
-    /// The TLS acceptor of an HTTPS bind (or of the Terminate listeners of a TLS bind), built
-    /// from this snapshot's certificates.
-    pub(crate) tls: Option<TlsAcceptor>,
+    /// The TLS server side of an HTTPS bind (or of the Terminate listeners of a TLS bind),
+    /// built from this snapshot's certificates.
+    pub(crate) tls: Option<ServerTls>,
     pub(crate) listeners: Vec<RuntimeListener>,
 }
 
@@ -126,7 +125,7 @@ impl Runtime {
             .map(|bind| RuntimeBind {
                 address: bind.address,
                 protocol: bind.protocol,
-                tls: tls.server_config(bind).map(TlsAcceptor::from),
+                tls: tls.server_tls(bind),
                 listeners: bind
                     .listeners
                     .iter()

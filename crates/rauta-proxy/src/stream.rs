@@ -139,7 +139,11 @@ async fn relay_tls(
         return splice(shared, &entry.rule, stream, &seen, false, log).await;
     }
     log.listener(listener, Some(TlsMode::Terminate));
-    let config = bind.tls.as_ref().ok_or(StreamError::NoRoute(sni))?.config().clone();
+    let config = bind
+        .tls
+        .as_ref()
+        .ok_or(StreamError::NoRoute(sni))?
+        .config_for(&accepted.client_hello());
     let tls = StartHandshake::from_parts(accepted, stream)
         .into_stream(config)
         .await
