@@ -4,6 +4,11 @@
 //! entries of a rule, precomputes labels, CORS header values and weight sums, and carries the
 //! per-endpoint HTTP/2 clients over from the previous view so their pooled connections survive
 //! a swap. The whole view is published with one `ArcSwap` store.
+//!
+//! Compiling is incremental: a cluster whose IR is unchanged keeps its compiled form, and so does
+//! a rule the translator handed over unchanged (the same `Arc<Rule>`, which the previous view
+//! holds, so its address cannot have been reused) when the clusters it sends to are the same. A
+//! reload that adds one route among thousands compiles that route's rules only.
 
 mod cluster;
 
@@ -31,6 +36,8 @@ pub(crate) struct Runtime {
     pub(crate) binds: Vec<RuntimeBind>,
     /// Every cluster, by key.
     pub(crate) clusters: HashMap<ClusterKey, Arc<RuntimeCluster>>,
+    /// Every compiled rule, by the address of its IR rule (which it holds).
+    rules: HashMap<usize, Arc<RuntimeRule>>,
 }
 
 /// One socket's listeners.
@@ -96,6 +103,7 @@ impl Runtime {
             snapshot: Arc::new(Snapshot::default()),
             binds: Vec::new(),
             clusters: HashMap::new(),
+            rules: HashMap::new(),
         }
     }
 
@@ -116,8 +124,9 @@ impl Runtime {
         let clusters = cluster::compile_all(&snapshot, previous, limits);
         let mut compiler = Compiler {
             clusters: &clusters,
+            previous,
             metrics,
-            rules: HashMap::new(),
+            rules: HashMap::with_capacity(previous.rules.len()),
             routes: HashMap::new(),
         };
         let binds = snapshot
@@ -155,26 +164,38 @@ impl Runtime {
                     .collect(),
             })
             .collect();
+        let rules = compiler.rules;
         Self {
             snapshot,
             binds,
             clusters,
+            rules,
         }
     }
 }
 
 struct Compiler<'a> {
     clusters: &'a HashMap<ClusterKey, Arc<RuntimeCluster>>,
+    /// The view being replaced, whose rules can be reused.
+    previous: &'a Runtime,
     metrics: &'a Metrics,
     /// Rules already compiled, by the address of their shared `Arc<Rule>`.
-    rules: HashMap<*const Rule, Arc<RuntimeRule>>,
+    rules: HashMap<usize, Arc<RuntimeRule>>,
     routes: HashMap<String, Arc<RouteMetrics>>,
 }
 
 impl Compiler<'_> {
     fn rule(&mut self, rule: &Arc<Rule>) -> Arc<RuntimeRule> {
-        if let Some(done) = self.rules.get(&Arc::as_ptr(rule)) {
+        let key = Arc::as_ptr(rule) as usize;
+        if let Some(done) = self.rules.get(&key) {
             return done.clone();
+        }
+        if let Some(kept) = self.previous.rules.get(&key)
+            && Arc::ptr_eq(&kept.rule, rule)
+            && self.same_clusters(rule)
+        {
+            self.rules.insert(key, kept.clone());
+            return kept.clone();
         }
         let label = rule.route.to_string();
         let metrics = match self.routes.get(&label) {
@@ -202,8 +223,32 @@ impl Compiler<'_> {
             total_weight,
             metrics,
         });
-        self.rules.insert(Arc::as_ptr(rule), compiled.clone());
+        self.rules.insert(key, compiled.clone());
         compiled
+    }
+
+    /// Whether every cluster `rule` sends to (or mirrors to) compiled to what the previous view
+    /// has, so that the previous view's compiled rule still holds.
+    fn same_clusters(&self, rule: &Rule) -> bool {
+        let same = |target: &BackendTarget| match target {
+            BackendTarget::Cluster(key) => match (self.clusters.get(key), self.previous.clusters.get(key)) {
+                (Some(now), Some(before)) => Arc::ptr_eq(now, before),
+                (None, None) => true,
+                _ => false,
+            },
+            BackendTarget::Invalid(_) => true,
+        };
+        let mirrors_same = |filters: &[Filter]| {
+            filters.iter().all(|f| match f {
+                Filter::Mirror(m) => same(&m.target),
+                _ => true,
+            })
+        };
+        mirrors_same(&rule.filters)
+            && rule
+                .backends
+                .iter()
+                .all(|b| same(&b.target) && mirrors_same(&b.filters))
     }
 
     fn target(&self, target: &BackendTarget) -> Result<Arc<RuntimeCluster>, ProxyError> {

@@ -44,6 +44,16 @@ impl ClusterCatalog {
         key
     }
 
+    /// Adds the Service ports of `other` that this catalog does not have yet (by key: the first
+    /// registration of a key wins, as with [`Self::register`]).
+    pub fn merge(&mut self, other: &ClusterCatalog) {
+        for (key, port) in &other.ports {
+            if !self.ports.contains_key(key) {
+                self.ports.insert(key.clone(), port.clone());
+            }
+        }
+    }
+
     /// Whether the cluster of `key` speaks TLS (a BackendTLSPolicy targets its Service port).
     pub fn speaks_tls(&self, key: &ClusterKey) -> bool {
         self.ports.get(key).is_some_and(|p| p.tls.is_some())

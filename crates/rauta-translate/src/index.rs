@@ -1,6 +1,7 @@
 //! Lookup tables over [`Inputs`]: resources by name, in a stable order, duplicates reported once.
 
-use std::collections::{BTreeMap, btree_map};
+use std::collections::{BTreeMap, HashMap, btree_map, hash_map};
+use std::sync::Arc;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::experimental::gatewayclasses::GatewayClass;
@@ -63,7 +64,8 @@ resource!(BackendTlsPolicy, "BackendTLSPolicy", true);
 #[derive(Debug)]
 pub(crate) struct Entry<'a, T> {
     pub source: Option<&'a Source>,
-    pub resource: &'a T,
+    /// The shared resource: its address identifies this version of it (see `Translator`).
+    pub resource: &'a Arc<T>,
     /// Namespace; empty for cluster-scoped kinds.
     pub namespace: &'a str,
     pub name: &'a str,
@@ -150,18 +152,12 @@ impl<'a> Index<'a> {
             .into_iter()
             .map(|((_, n), e)| (n, e))
             .collect();
-        let mut gateways: Vec<_> = unique(&inputs.gateways, problems).into_values().collect();
-        gateways.sort_by_key(Entry::age_key);
-        let mut routes: Vec<_> = unique(&inputs.http_routes, problems).into_values().collect();
-        routes.sort_by_key(Entry::age_key);
-        let mut grpc_routes: Vec<_> = unique(&inputs.grpc_routes, problems).into_values().collect();
-        grpc_routes.sort_by_key(Entry::age_key);
-        let mut tls_routes: Vec<_> = unique(&inputs.tls_routes, problems).into_values().collect();
-        tls_routes.sort_by_key(Entry::age_key);
-        let mut tcp_routes: Vec<_> = unique(&inputs.tcp_routes, problems).into_values().collect();
-        tcp_routes.sort_by_key(Entry::age_key);
-        let mut udp_routes: Vec<_> = unique(&inputs.udp_routes, problems).into_values().collect();
-        udp_routes.sort_by_key(Entry::age_key);
+        let gateways = oldest_first(&inputs.gateways, problems);
+        let routes = oldest_first(&inputs.http_routes, problems);
+        let grpc_routes = oldest_first(&inputs.grpc_routes, problems);
+        let tls_routes = oldest_first(&inputs.tls_routes, problems);
+        let tcp_routes = oldest_first(&inputs.tcp_routes, problems);
+        let udp_routes = oldest_first(&inputs.udp_routes, problems);
         let mut grants: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for ((ns, _), e) in unique(&inputs.reference_grants, problems) {
             grants.entry(ns).or_default().push(e);
@@ -180,8 +176,7 @@ impl<'a> Index<'a> {
         }
         let secrets = unique(&inputs.secrets, problems);
         let config_maps = unique(&inputs.config_maps, problems);
-        let mut backend_tls_policies: Vec<_> = unique(&inputs.backend_tls_policies, problems).into_values().collect();
-        backend_tls_policies.sort_by_key(Entry::age_key);
+        let backend_tls_policies = oldest_first(&inputs.backend_tls_policies, problems);
         Self {
             classes,
             gateways,
@@ -220,45 +215,78 @@ fn unique<'a, T: Resource>(
 ) -> BTreeMap<(&'a str, &'a str), Entry<'a, T>> {
     let mut out: BTreeMap<(&str, &str), Entry<'a, T>> = BTreeMap::new();
     for item in items {
-        let meta = item.resource.meta();
-        let namespace = if T::NAMESPACED {
-            meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
-        } else {
-            ""
-        };
-        let Some(name) = meta.name.as_deref() else {
-            let subject = Subject {
-                source: item.source.as_ref(),
-                kind: T::KIND,
-                namespace: None,
-                name: "(unnamed)",
-            };
-            problems.push(subject.error("metadata.name", "a name is required; resource ignored"));
+        let Some(entry) = entry_of(item, problems) else {
             continue;
         };
-        let entry = Entry {
-            source: item.source.as_ref(),
-            resource: &*item.resource,
-            namespace,
-            name,
-        };
-        match out.entry((namespace, name)) {
-            btree_map::Entry::Occupied(first) => {
-                let at = first
-                    .get()
-                    .source
-                    .map(|s| format!(" (first defined in {s})"))
-                    .unwrap_or_default();
-                problems.push(
-                    entry
-                        .subject()
-                        .error("", format!("defined twice{at}; this copy is ignored")),
-                );
-            }
+        match out.entry((entry.namespace, entry.name)) {
+            btree_map::Entry::Occupied(first) => duplicate(first.get(), &entry, problems),
             btree_map::Entry::Vacant(slot) => {
                 slot.insert(entry);
             }
         }
     }
     out
+}
+
+/// Resources of one kind, oldest first (see [`Entry::age_key`]); the first of duplicates wins.
+///
+/// Duplicates are found by hashing, and the list is sorted once from input order: providers list
+/// thousands of routes mostly in name order already, which the sort then only checks.
+fn oldest_first<'a, T: Resource>(items: &'a [Sourced<T>], problems: &mut Vec<Problem>) -> Vec<Entry<'a, T>> {
+    let mut out: Vec<Entry<'a, T>> = Vec::with_capacity(items.len());
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(items.len());
+    for item in items {
+        let Some(entry) = entry_of(item, problems) else {
+            continue;
+        };
+        match seen.entry((entry.namespace, entry.name)) {
+            hash_map::Entry::Occupied(first) => duplicate(&out[*first.get()], &entry, problems),
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(entry);
+            }
+        }
+    }
+    // A stable sort: it merges runs that are already in order in linear time.
+    out.sort_by_key(Entry::age_key);
+    out
+}
+
+/// A resource with its identity resolved; an unnamed one is reported.
+fn entry_of<'a, T: Resource>(item: &'a Sourced<T>, problems: &mut Vec<Problem>) -> Option<Entry<'a, T>> {
+    let meta = item.resource.meta();
+    let namespace = if T::NAMESPACED {
+        meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+    } else {
+        ""
+    };
+    let Some(name) = meta.name.as_deref() else {
+        let subject = Subject {
+            source: item.source.as_ref(),
+            kind: T::KIND,
+            namespace: None,
+            name: "(unnamed)",
+        };
+        problems.push(subject.error("metadata.name", "a name is required; resource ignored"));
+        return None;
+    };
+    Some(Entry {
+        source: item.source.as_ref(),
+        resource: &item.resource,
+        namespace,
+        name,
+    })
+}
+
+/// Reports `entry`, a second resource named like `first`.
+fn duplicate<T: Resource>(first: &Entry<'_, T>, entry: &Entry<'_, T>, problems: &mut Vec<Problem>) {
+    let at = first
+        .source
+        .map(|s| format!(" (first defined in {s})"))
+        .unwrap_or_default();
+    problems.push(
+        entry
+            .subject()
+            .error("", format!("defined twice{at}; this copy is ignored")),
+    );
 }

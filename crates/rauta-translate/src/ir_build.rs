@@ -14,7 +14,6 @@ use rauta_ir::{
 use crate::clusters::ClusterCatalog;
 use crate::gateway::{GatewayState, Protocol};
 use crate::index::Index;
-use crate::route::CompiledRoute;
 use crate::route::attach::Attachment;
 
 /// Builds the snapshot. Listeners of every accepted Gateway that are programmed bind each of the
@@ -22,11 +21,10 @@ use crate::route::attach::Attachment;
 pub(crate) fn build(
     index: &Index<'_>,
     gateways: &[GatewayState<'_>],
-    routes: &[CompiledRoute<'_>],
-    attachments: &[Attachment],
+    attachments: &[Attachment<'_>],
     catalog: &ClusterCatalog,
 ) -> Snapshot {
-    let mut by_listener: BTreeMap<(usize, usize), Vec<&Attachment>> = BTreeMap::new();
+    let mut by_listener: BTreeMap<(usize, usize), Vec<&Attachment<'_>>> = BTreeMap::new();
     for a in attachments {
         by_listener.entry((a.gateway, a.listener)).or_default().push(a);
     }
@@ -46,10 +44,7 @@ pub(crate) fn build(
                 },
                 hostname: l.hostname.clone(),
                 port,
-                virtual_hosts: virtual_hosts(
-                    by_listener.get(&(gi, li)).map(Vec::as_slice).unwrap_or_default(),
-                    routes,
-                ),
+                virtual_hosts: virtual_hosts(by_listener.get(&(gi, li)).map(Vec::as_slice).unwrap_or_default()),
                 tls: l.certificates.as_ref().map(|c| ListenerTls {
                     certificates: c.certificates.clone(),
                     client_validation: l.client_validation.clone(),
@@ -220,10 +215,10 @@ fn hostname_cmp(a: &HostnameMatch, b: &HostnameMatch) -> Ordering {
 /// (that hostname, most specific first; match precedence; route age and name; rule index;
 /// match index). The data plane takes the first virtual host matching the Host and the first
 /// entry matching the request, and never falls through to another virtual host.
-fn virtual_hosts(attachments: &[&Attachment], routes: &[CompiledRoute<'_>]) -> Vec<VirtualHost> {
-    let mut by_host: HashMap<&HostnameMatch, Vec<&Attachment>> = HashMap::new();
+fn virtual_hosts(attachments: &[&Attachment<'_>]) -> Vec<VirtualHost> {
+    let mut by_host: HashMap<&HostnameMatch, Vec<&Attachment<'_>>> = HashMap::new();
     for a in attachments {
-        for h in &a.hostnames {
+        for h in a.hostnames {
             by_host.entry(h).or_default().push(a);
         }
     }
@@ -232,7 +227,7 @@ fn virtual_hosts(attachments: &[&Attachment], routes: &[CompiledRoute<'_>]) -> V
     hosts
         .into_iter()
         .map(|host| {
-            let mut items = Vec::new();
+            let mut items = Vec::with_capacity(attachments.iter().map(|a| a.entries.len()).sum());
             let mut seen = HashSet::new();
             // Most specific covering hostname first, so a route listed under several keeps its best.
             for (rank, via) in coverers(host).iter().enumerate() {
@@ -240,11 +235,12 @@ fn virtual_hosts(attachments: &[&Attachment], routes: &[CompiledRoute<'_>]) -> V
                     if !seen.insert(a.route) {
                         continue;
                     }
-                    for e in &routes[a.route].entries {
+                    for e in a.entries {
                         items.push((rank, e.precedence, a.route, e.rule_index, e.match_index, e));
                     }
                 }
             }
+            // Mostly in order already (routes come oldest first): the stable sort merges runs.
             items.sort_by_key(|x| (x.0, x.1, x.2, x.3, x.4));
             let routes = items
                 .into_iter()
@@ -267,6 +263,7 @@ fn cluster_keys(rule: &Rule, keys: &mut BTreeSet<ClusterKey>) {
         for f in filters {
             if let Filter::Mirror(m) = f
                 && let BackendTarget::Cluster(k) = &m.target
+                && !keys.contains(k)
             {
                 keys.insert(k.clone());
             }
@@ -274,7 +271,10 @@ fn cluster_keys(rule: &Rule, keys: &mut BTreeSet<ClusterKey>) {
     };
     mirrors(&rule.filters, keys);
     for b in &rule.backends {
-        if let BackendTarget::Cluster(k) = &b.target {
+        // Looked up before cloning: thousands of rules usually share a few clusters.
+        if let BackendTarget::Cluster(k) = &b.target
+            && !keys.contains(k)
+        {
             keys.insert(k.clone());
         }
         mirrors(&b.filters, keys);

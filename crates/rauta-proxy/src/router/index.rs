@@ -31,13 +31,15 @@ struct Lists {
 
 impl RouteIndex {
     /// Indexes `matches`, given in precedence order.
-    pub(crate) fn build<'a>(matches: impl ExactSizeIterator<Item = &'a RouteMatch>) -> Self {
+    pub(crate) fn build<'a>(matches: impl ExactSizeIterator<Item = &'a RouteMatch> + Clone) -> Self {
         if matches.len() <= SCAN_LIMIT || u32::try_from(matches.len()).is_err() {
             return Self::default();
         }
+        // Sized up front: growing tables of thousands of entries rehashes them several times.
+        let exact = matches.clone().filter(|m| matches!(m.path, PathMatch::Exact(_))).count();
         let mut lists = Lists {
-            exact: HashMap::new(),
-            prefix: HashMap::new(),
+            exact: HashMap::with_capacity(exact),
+            prefix: HashMap::with_capacity(matches.len() - exact),
             always: Vec::new(),
         };
         for (position, m) in (0u32..).zip(matches) {

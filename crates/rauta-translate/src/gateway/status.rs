@@ -55,7 +55,7 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
         .enumerate()
         .map(|(i, l)| GatewayStatusListeners {
             name: l.name.clone(),
-            attached_routes: i32::try_from(l.attached.len()).unwrap_or(i32::MAX),
+            attached_routes: i32::try_from(l.attached).unwrap_or(i32::MAX),
             supported_kinds: Some(
                 l.kinds
                     .iter()
