@@ -1,6 +1,6 @@
 //! Lookup tables over [`Inputs`]: resources by name, in a stable order, duplicates reported once.
 
-use std::collections::{BTreeMap, HashMap, btree_map, hash_map};
+use std::collections::{BTreeMap, btree_map};
 use std::sync::Arc;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
@@ -230,26 +230,34 @@ fn unique<'a, T: Resource>(
 
 /// Resources of one kind, oldest first (see [`Entry::age_key`]); the first of duplicates wins.
 ///
-/// Duplicates are found by hashing, and the list is sorted once from input order: providers list
-/// thousands of routes mostly in name order already, which the sort then only checks.
+/// Sorted rather than hashed: providers list thousands of routes mostly in name order already,
+/// and a stable sort of such a list only checks it.
 fn oldest_first<'a, T: Resource>(items: &'a [Sourced<T>], problems: &mut Vec<Problem>) -> Vec<Entry<'a, T>> {
-    let mut out: Vec<Entry<'a, T>> = Vec::with_capacity(items.len());
-    let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(items.len());
-    for item in items {
-        let Some(entry) = entry_of(item, problems) else {
-            continue;
-        };
-        match seen.entry((entry.namespace, entry.name)) {
-            hash_map::Entry::Occupied(first) => duplicate(&out[*first.get()], &entry, problems),
-            hash_map::Entry::Vacant(slot) => {
-                slot.insert(out.len());
-                out.push(entry);
-            }
+    let mut found = Vec::new();
+    let mut out: Vec<(usize, Entry<'a, T>)> = Vec::with_capacity(items.len());
+    for (position, item) in items.iter().enumerate() {
+        let mut unnamed = Vec::new();
+        match entry_of(item, &mut unnamed) {
+            Some(entry) => out.push((position, entry)),
+            None => found.extend(unnamed.into_iter().map(|p| (position, p))),
         }
     }
-    // A stable sort: it merges runs that are already in order in linear time.
-    out.sort_by_key(Entry::age_key);
-    out
+    // Stable: a name's duplicates end up next to each other, in input order.
+    out.sort_by(|(_, a), (_, b)| (a.namespace, a.name).cmp(&(b.namespace, b.name)));
+    out.dedup_by(|(position, later), (_, first)| {
+        let same = (later.namespace, later.name) == (first.namespace, first.name);
+        if same {
+            let mut copy = Vec::new();
+            duplicate(first, later, &mut copy);
+            found.extend(copy.into_iter().map(|p| (*position, p)));
+        }
+        same
+    });
+    // Problems in input order, as they would be found one resource at a time.
+    found.sort_by_key(|(position, _)| *position);
+    problems.extend(found.into_iter().map(|(_, p)| p));
+    out.sort_by_key(|(_, e)| e.age_key());
+    out.into_iter().map(|(_, e)| e).collect()
 }
 
 /// A resource with its identity resolved; an unnamed one is reported.

@@ -1,7 +1,7 @@
 //! The IR snapshot: programmed listeners grouped by socket, their virtual hosts and sorted routes.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -217,22 +217,35 @@ fn hostname_cmp(a: &HostnameMatch, b: &HostnameMatch) -> Ordering {
 /// entry matching the request, and never falls through to another virtual host.
 fn virtual_hosts(attachments: &[&Attachment<'_>]) -> Vec<VirtualHost> {
     let mut by_host: HashMap<&HostnameMatch, Vec<&Attachment<'_>>> = HashMap::new();
+    // Consecutive routes usually serve the same hostname: a run of them is hashed once.
+    let mut run: Option<(&HostnameMatch, Vec<&Attachment<'_>>)> = None;
     for a in attachments {
         for h in a.hostnames {
-            by_host.entry(h).or_default().push(a);
+            match &mut run {
+                Some((host, list)) if *host == h => list.push(a),
+                _ => {
+                    if let Some((host, mut list)) = run.replace((h, vec![a])) {
+                        by_host.entry(host).or_default().append(&mut list);
+                    }
+                }
+            }
         }
     }
+    if let Some((host, mut list)) = run {
+        by_host.entry(host).or_default().append(&mut list);
+    }
+    let routes = attachments.iter().map(|a| a.route + 1).max().unwrap_or(0);
     let mut hosts: Vec<&HostnameMatch> = by_host.keys().copied().collect();
     hosts.sort_by(|a, b| hostname_cmp(a, b));
     hosts
         .into_iter()
         .map(|host| {
             let mut items = Vec::with_capacity(attachments.iter().map(|a| a.entries.len()).sum());
-            let mut seen = HashSet::new();
+            let mut seen = vec![false; routes];
             // Most specific covering hostname first, so a route listed under several keeps its best.
             for (rank, via) in coverers(host).iter().enumerate() {
                 for a in by_host.get(via).into_iter().flatten() {
-                    if !seen.insert(a.route) {
+                    if std::mem::replace(&mut seen[a.route], true) {
                         continue;
                     }
                     for e in a.entries {

@@ -73,8 +73,18 @@ impl Translator {
             each.cache.finish();
             each.routes
         };
-        // Oldest first across kinds: route ties go to the oldest route.
-        routes.sort_by(|a, b| a.compiled.meta.age().cmp(&b.compiled.meta.age()));
+        // Oldest first across kinds: route ties go to the oldest route. Each kind's list is in that
+        // order already, so with one kind there is nothing to sort.
+        let kinds = [
+            index.routes.len(),
+            index.grpc_routes.len(),
+            index.tls_routes.len(),
+            index.tcp_routes.len(),
+            index.udp_routes.len(),
+        ];
+        if kinds.iter().filter(|n| **n > 0).count() > 1 {
+            routes.sort_by(|a, b| a.compiled.meta.age().cmp(&b.compiled.meta.age()));
+        }
         let attachments = attach::attach(
             routes.iter().map(|r| (&r.compiled.entries[..], &r.attachment)),
             &mut gateways,
