@@ -44,10 +44,16 @@ impl ClusterCatalog {
         key
     }
 
-    /// Adds the Service ports of `other` that this catalog does not have yet (by key: the first
+    /// Every Service port, by key, in a list of its exact size (a map's node of thousands of
+    /// kept one-port catalogs would take over a kilobyte each).
+    pub fn into_ports(self) -> Vec<(ClusterKey, ServicePort)> {
+        self.ports.into_iter().collect()
+    }
+
+    /// Adds the Service ports of `ports` that this catalog does not have yet (by key: the first
     /// registration of a key wins, as with [`Self::register`]).
-    pub fn merge(&mut self, other: &ClusterCatalog) {
-        for (key, port) in &other.ports {
+    pub fn merge(&mut self, ports: &[(ClusterKey, ServicePort)]) {
+        for (key, port) in ports {
             if !self.ports.contains_key(key) {
                 self.ports.insert(key.clone(), port.clone());
             }

@@ -83,7 +83,8 @@ impl RouteMeta {
 #[derive(Debug)]
 pub(crate) struct CompiledRoute {
     pub meta: RouteMeta,
-    /// `spec.parentRefs` (a GRPCRoute's have the same shape as an HTTPRoute's).
+    /// `spec.parentRefs` (a GRPCRoute's have the same shape as an HTTPRoute's), until the route
+    /// is attached (the translator then drops them: a kept route is not attached again).
     pub parent_refs: Vec<HttpRouteParentRefs>,
     /// Valid hostnames of `spec.hostnames` (empty: the route has none).
     pub hostnames: Vec<HostnameMatch>,

@@ -14,7 +14,9 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::clusters::ClusterCatalog;
+use rauta_ir::ClusterKey;
+
+use crate::clusters::{ClusterCatalog, ServicePort};
 use crate::index::Entry;
 use crate::inputs::{Inputs, Sourced};
 use crate::route::CompiledRoute;
@@ -25,7 +27,7 @@ use crate::route::attach::RouteAttachment;
 pub(crate) struct TranslatedRoute {
     pub compiled: CompiledRoute,
     /// The Service ports its backendRefs resolved to.
-    pub ports: ClusterCatalog,
+    pub ports: Vec<(ClusterKey, ServicePort)>,
     pub attachment: RouteAttachment,
     /// The resource translated. Held so that its address, the cache key, cannot be reused by
     /// another resource while this entry lives.
@@ -36,7 +38,7 @@ impl TranslatedRoute {
     /// Keeps `resource`, the route these results are for.
     pub fn new(
         compiled: CompiledRoute,
-        ports: ClusterCatalog,
+        ports: Vec<(ClusterKey, ServicePort)>,
         attachment: RouteAttachment,
         resource: Arc<dyn Any + Send + Sync>,
     ) -> Self {
@@ -93,7 +95,7 @@ impl RouteCache {
         self.translated += 1;
         let (compiled, ports, attachment) = translate();
         let resource: Arc<dyn Any + Send + Sync> = entry.resource.clone();
-        let translated = Arc::new(TranslatedRoute::new(compiled, ports, attachment, resource));
+        let translated = Arc::new(TranslatedRoute::new(compiled, ports.into_ports(), attachment, resource));
         self.routes.insert(key, (self.round, Arc::clone(&translated)));
         translated
     }

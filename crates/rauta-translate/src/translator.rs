@@ -133,8 +133,10 @@ impl Each<'_, '_, '_> {
         let parents = self.parents;
         let translated = self.cache.get_or_translate(entry, || {
             let mut ports = ClusterCatalog::default();
-            let compiled = compile(&mut ports);
+            let mut compiled = compile(&mut ports);
             let attachment = attach::evaluate(&compiled, parents);
+            // A kept route is not attached again: its parentRefs need not be kept with it.
+            compiled.parent_refs = Vec::new();
             (compiled, ports, attachment)
         });
         self.catalog.merge(&translated.ports);
