@@ -206,9 +206,7 @@ pub(crate) fn statuses(
         for (gi, gw) in gateways.iter().enumerate() {
             let used = services.get(&gi).is_some_and(|s| {
                 policy.resource.spec.target_refs.iter().any(|t| {
-                    t.group.is_empty()
-                        && t.kind == "Service"
-                        && s.contains(&(policy.namespace, t.name.as_str()))
+                    t.group.is_empty() && t.kind == "Service" && s.contains(&(policy.namespace, t.name.as_str()))
                 })
             });
             if !used {

@@ -136,8 +136,7 @@ fn same_context(context: &Inputs, inputs: &Inputs) -> bool {
 
 fn same<T>(a: &[Sourced<T>], b: &[Sourced<T>]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(a, b)| Arc::ptr_eq(&a.resource, &b.resource) && a.source == b.source)
 }

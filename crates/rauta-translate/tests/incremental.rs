@@ -207,7 +207,10 @@ fn edits_of_routes_and_of_what_they_depend_on() {
     for i in 0..40 {
         let backend = if i % 4 == 0 { "other/api" } else { "web" };
         let host = if i % 3 == 0 { "a.example.com" } else { "*.example.com" };
-        docs.set(&format!("10-r{i:02}"), &route(&format!("r{i:02}"), &format!("/r/{i}"), host, backend));
+        docs.set(
+            &format!("10-r{i:02}"),
+            &route(&format!("r{i:02}"), &format!("/r/{i}"), host, backend),
+        );
     }
     let mut t = Translator::new();
     assert_eq!(check(&mut t, &docs, "first"), (0, 40));
@@ -225,7 +228,11 @@ fn edits_of_routes_and_of_what_they_depend_on() {
     check(&mut t, &docs, "the added route removed");
 
     docs.set("05-grant", GRANT);
-    assert_eq!(check(&mut t, &docs, "grant added").0, 0, "a grant changes what routes resolve to");
+    assert_eq!(
+        check(&mut t, &docs, "grant added").0,
+        0,
+        "a grant changes what routes resolve to"
+    );
     docs.remove("05-grant");
     check(&mut t, &docs, "grant removed");
     docs.set("05-grant", GRANT);
@@ -259,7 +266,10 @@ fn edits_of_routes_and_of_what_they_depend_on() {
     check(&mut t, &docs, "the Gateway back");
 
     for i in 0..10 {
-        docs.set(&format!("30-burst{i}"), &route(&format!("burst{i}"), "/burst", "*.example.com", "web"));
+        docs.set(
+            &format!("30-burst{i}"),
+            &route(&format!("burst{i}"), "/burst", "*.example.com", "web"),
+        );
         check(&mut t, &docs, &format!("burst route {i} added"));
     }
     for i in (0..10).step_by(2) {

@@ -78,20 +78,20 @@ impl StatusStore {
                 .map(|status| {
                     let before = previous.get(&key_of(&status)).copied();
                     match before {
-                    // Unchanged since the last translation: so are its times.
-                    Some(before) if Arc::ptr_eq(&before.status, &status) => StoredStatus {
-                        status,
-                        times: Arc::clone(&before.times),
-                    },
-                    before => {
-                        let mut carried = ResourceStatus::clone(&status);
-                        carried.carry_transition_times(before.map(|b| b.status()).as_ref(), now);
-                        StoredStatus {
-                            times: carried.transition_times().into(),
+                        // Unchanged since the last translation: so are its times.
+                        Some(before) if Arc::ptr_eq(&before.status, &status) => StoredStatus {
                             status,
+                            times: Arc::clone(&before.times),
+                        },
+                        before => {
+                            let mut carried = ResourceStatus::clone(&status);
+                            carried.carry_transition_times(before.map(|b| b.status()).as_ref(), now);
+                            StoredStatus {
+                                times: carried.transition_times().into(),
+                                status,
+                            }
                         }
                     }
-                }
                 })
                 .collect()
         };
@@ -220,7 +220,10 @@ mod tests {
         assert_eq!(time_of(&store), "2026-01-01T00:00:00Z");
         store.replace(vec![Arc::new(route("True", "Accepted"))], at("2026-01-02T00:00:00Z"));
         assert_eq!(time_of(&store), "2026-01-01T00:00:00Z");
-        store.replace(vec![Arc::new(route("False", "NoMatchingParent"))], at("2026-01-03T00:00:00Z"));
+        store.replace(
+            vec![Arc::new(route("False", "NoMatchingParent"))],
+            at("2026-01-03T00:00:00Z"),
+        );
         assert_eq!(time_of(&store), "2026-01-03T00:00:00Z");
     }
 

@@ -1,6 +1,5 @@
 //! One Gateway listener: protocol, port, hostname, allowed route kinds and namespaces.
 
-
 use gateway_api::experimental::gateways::{GatewayListeners, GatewayListenersTlsMode};
 use rauta_ir::ClientValidation;
 use rauta_ir::route::HostnameMatch;

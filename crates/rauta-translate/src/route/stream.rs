@@ -18,7 +18,11 @@ use crate::clusters::ClusterCatalog;
 use crate::index::{Entry, Index, Resource};
 
 /// Compiles a TLSRoute.
-pub(crate) fn compile_tls(entry: Entry<'_, TlsRoute>, index: &Index<'_>, catalog: &mut ClusterCatalog) -> CompiledRoute {
+pub(crate) fn compile_tls(
+    entry: Entry<'_, TlsRoute>,
+    index: &Index<'_>,
+    catalog: &mut ClusterCatalog,
+) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let rules: Vec<&dyn ErasedRule> = spec.rules.iter().map(|r| r as &dyn ErasedRule).collect();
     compile(
@@ -33,7 +37,11 @@ pub(crate) fn compile_tls(entry: Entry<'_, TlsRoute>, index: &Index<'_>, catalog
 }
 
 /// Compiles a TCPRoute.
-pub(crate) fn compile_tcp(entry: Entry<'_, TcpRoute>, index: &Index<'_>, catalog: &mut ClusterCatalog) -> CompiledRoute {
+pub(crate) fn compile_tcp(
+    entry: Entry<'_, TcpRoute>,
+    index: &Index<'_>,
+    catalog: &mut ClusterCatalog,
+) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let rules: Vec<&dyn ErasedRule> = spec.rules.iter().map(|r| r as &dyn ErasedRule).collect();
     compile(
@@ -48,7 +56,11 @@ pub(crate) fn compile_tcp(entry: Entry<'_, TcpRoute>, index: &Index<'_>, catalog
 }
 
 /// Compiles a UDPRoute (its backends are the Services' UDP ports).
-pub(crate) fn compile_udp(entry: Entry<'_, UdpRoute>, index: &Index<'_>, catalog: &mut ClusterCatalog) -> CompiledRoute {
+pub(crate) fn compile_udp(
+    entry: Entry<'_, UdpRoute>,
+    index: &Index<'_>,
+    catalog: &mut ClusterCatalog,
+) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let rules: Vec<&dyn ErasedRule> = spec.rules.iter().map(|r| r as &dyn ErasedRule).collect();
     compile(
