@@ -1,5 +1,7 @@
 //! Multi-document YAML → [`Inputs`], with errors that name the file, document, resource and field.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
@@ -146,9 +148,10 @@ impl Kind {
 pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Vec<Problem>, ParseError> {
     let mut staged = Inputs::default();
     let mut warnings = Vec::new();
+    let file: Arc<str> = file.into();
     for (document, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let origin = Source {
-            file: file.to_owned(),
+            file: Arc::clone(&file),
             document,
         };
         let value = Value::deserialize(de).map_err(|e| ParseError::Yaml {

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use rauta_ir::SetRef;
 use rauta_provider::{FileProvider, LoadError};
 use rauta_proxy::{ApplyError, BindFailure};
-use rauta_translate::{Problem, ResourceStatus, Severity};
+use rauta_translate::{Problem, ResourceStatus, Severity, Translator};
 
 use crate::admin::AdminState;
 use crate::reload_metrics::ReloadMetrics;
@@ -17,6 +17,8 @@ use crate::status_store::ConditionUpdate;
 /// Loads the configuration and applies it, keeping the last good one when a load fails.
 pub struct Gateway {
     provider: FileProvider,
+    /// Keeps what each route translated to, so a reload re-translates only what changed.
+    translator: Translator,
     admin: Arc<AdminState>,
     metrics: ReloadMetrics,
     reported: HashSet<String>,
@@ -27,6 +29,7 @@ impl Gateway {
     pub fn new(provider: FileProvider, admin: Arc<AdminState>, metrics: ReloadMetrics) -> Self {
         Self {
             provider,
+            translator: Translator::new(),
             admin,
             metrics,
             reported: HashSet::new(),
@@ -56,8 +59,9 @@ impl Gateway {
             }
         };
         phases.lap("load");
-        let translation = rauta_translate::translate(&loaded.inputs);
+        let translation = self.translator.translate(&loaded.inputs);
         phases.lap("translate");
+        let (routes_reused, routes_translated) = self.translator.routes_reused_and_translated();
         // Serve first: statuses report what is served (as a Kubernetes controller writes
         // `Programmed` after programming the data plane), and computing them, logging problems
         // and freeing the old configuration need not delay the new one.
@@ -82,7 +86,13 @@ impl Gateway {
         let files = loaded.files.len();
         drop(loaded);
         phases.lap("drop");
-        tracing::debug!(phases = %phases, parsed_files = self.provider.parse_count(), "reload timing");
+        tracing::debug!(
+            phases = %phases,
+            parsed_files = self.provider.parse_count(),
+            routes_reused,
+            routes_translated,
+            "reload timing"
+        );
         tracing::info!(files, problems = errors, "configuration applied");
     }
 

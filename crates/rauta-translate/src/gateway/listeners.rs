@@ -1,7 +1,5 @@
 //! One Gateway listener: protocol, port, hostname, allowed route kinds and namespaces.
 
-use std::collections::BTreeSet;
-
 use gateway_api::experimental::gateways::{GatewayListeners, GatewayListenersTlsMode};
 use rauta_ir::ClientValidation;
 use rauta_ir::route::HostnameMatch;
@@ -69,8 +67,8 @@ pub(crate) struct ListenerState {
     pub rejection: Option<Reason>,
     /// Why `Conflicted` is `True`.
     pub conflict: Option<Reason>,
-    /// Indices (into the route list) of the routes attached to this listener.
-    pub attached: BTreeSet<usize>,
+    /// How many routes are attached to this listener.
+    pub attached: usize,
     /// What `tls.certificateRefs` resolved to (listeners that terminate TLS only).
     pub certificates: Option<Resolved>,
     /// A TLS listener in Passthrough mode.
@@ -153,7 +151,7 @@ impl ListenerState {
             namespaces,
             rejection,
             conflict: None,
-            attached: BTreeSet::new(),
+            attached: 0,
             certificates: None,
             passthrough,
             client_validation: None,

@@ -88,7 +88,7 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
 
 /// `attachedRoutes` of a listener.
 fn attached_routes(l: &ListenerState) -> i32 {
-    i32::try_from(l.attached.len()).unwrap_or(i32::MAX)
+    i32::try_from(l.attached).unwrap_or(i32::MAX)
 }
 
 /// The status of ListenerSet `k` of `gw`: `Accepted` and `Programmed` (`NotAllowed` when the
