@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """A/B of Rauta binaries against nginx on h1-small, the quick loop used while optimising.
 
-    bench/ab.py OLD_RAUTA,NEW_RAUTA [ROUNDS] [SECONDS]
+    bench/ab.py OLD_RAUTA,NEW_RAUTA [ROUNDS] [SECONDS] [PORT_OFFSET]
 
 Same layout as compare.py (proxy on CPU 1; wrk, the backend nginx on CPU 0), `wrk -t1 -c32`,
 targets interleaved in every round (nginx, then each binary); prints the proxy's CPU per
 request (user/system) and the per-round ratio to nginx, median and range.
-AB_PORT_OFFSET=N shifts every port (like compare.py --port-offset) to run beside another run.
 """
 import os
 import statistics
@@ -22,10 +21,11 @@ def main():
     bins = sys.argv[1].split(",")
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     dur = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-    offset = int(os.environ.get("AB_PORT_OFFSET", "0"))
-    c.PORT_OFFSET = offset
-    c.BACKEND_PORT += offset
-    c.PORTS = {k: tuple(p + offset for p in v) for k, v in c.PORTS.items()}
+    # Added to every port, as compare.py's --port-offset, to run beside another run.
+    off = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    c.PORT_OFFSET = off
+    c.BACKEND_PORT += off
+    c.PORTS = {k: tuple(p + off for p in v) for k, v in c.PORTS.items()}
     d = tempfile.mkdtemp(prefix="rauta-ab-")
     for t in ("tmp-b", "tmp-n"):
         for s in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
@@ -39,10 +39,9 @@ def main():
     try:
         for i, b in enumerate(bins):
             c.RAUTA = b
-            h1, tls, admin = (p + offset + i for p in (19100, 19200, 19300))
-            r = c.Rauta(f"r{i}", d, h1, tls, admin, crt, key, c.route("r", "/"), d)
+            r = c.Rauta(f"r{i}", d, off + 19100 + i, off + 19200 + i, off + 19300 + i, crt, key, c.route("r", "/"), d)
             procs.append(r.proc)
-            targets[f"{i}:{os.path.basename(b)}"] = (r.proc, h1)
+            targets[f"{i}:{os.path.basename(b)}"] = (r.proc, off + 19100 + i)
         time.sleep(1)
         for _, port in targets.values():
             c.wait_http(port, "/small")

@@ -20,6 +20,6 @@ if ((${#need[@]})); then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q -p rauta
+cargo build --profile dist -q -p rauta
 cargo build --release -q --manifest-path bench/tools/Cargo.toml
 exec python3 bench/compare.py "$@"

@@ -51,10 +51,13 @@ pub const CLAIMED: &[&str] = &[
     // TLS to backends.
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
+    "GatewayBackendClientCertificate",
     // GATEWAY-TLS: passthrough (core), termination, both on one port.
     "TLSRoute",
     "TLSRouteModeTerminate",
     "TLSRouteModeMixed",
+    // Extended in every GATEWAY-* profile: listeners added by ListenerSets.
+    "ListenerSet",
 ];
 
 /// Features Rauta does not claim, with the reason written into the report.
@@ -67,11 +70,6 @@ pub const NOT_CLAIMED: &[(&str, &str)] = &[
         "GatewayInfrastructurePropagation",
         "Kubernetes only: standalone Rauta creates no Pods or Services",
     ),
-    (
-        "GatewayBackendClientCertificate",
-        "implemented; no standalone scenarios for it yet",
-    ),
-    ("ListenerSet", "ListenerSet is not supported by Rauta yet"),
     ("GRPCRouteNamedRouteRule", "counted in no profile"),
     ("GRPCRouteRequestHeaderModifier", "counted in no profile"),
     ("TCPRoute", "no standalone TCPRoute scenarios yet"),

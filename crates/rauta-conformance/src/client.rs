@@ -125,6 +125,10 @@ pub struct EchoTls {
     /// SNI the backend received.
     #[serde(default, rename = "serverName")]
     pub server_name: String,
+    /// The client certificates the backend was presented (PEM each, as Go's `pem.Encode` writes
+    /// them).
+    #[serde(default, rename = "peerCertificates")]
+    pub peer_certificates: Vec<String>,
 }
 
 impl EchoAnswer {

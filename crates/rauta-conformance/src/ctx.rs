@@ -80,6 +80,11 @@ pub fn policy(name: &str) -> Key {
     Key::new("BackendTLSPolicy", INFRA, name)
 }
 
+/// A ListenerSet in `namespace`.
+pub fn listener_set(namespace: &str, name: &str) -> Key {
+    Key::new("ListenerSet", namespace, name)
+}
+
 /// An HTTPRoute in `namespace`.
 pub fn route_in(namespace: &str, name: &str) -> Key {
     Key::new("HTTPRoute", namespace, name)
@@ -214,6 +219,16 @@ impl Ctx {
             .pem(namespace, name)
             .ok_or_else(|| anyhow!("no certificate {namespace}/{name} was made"))?;
         Ok(ClientCert::new(&pem.crt, &pem.key))
+    }
+
+    /// The certificate (PEM, `tls.crt`) of the Secret `namespace/name` made at setup
+    /// (`GetTLSSecret`).
+    pub fn tls_secret_crt(&self, namespace: &str, name: &str) -> anyhow::Result<String> {
+        self.shared
+            .certs
+            .pem(namespace, name)
+            .map(|p| p.crt)
+            .ok_or_else(|| anyhow!("no certificate {namespace}/{name} was made"))
     }
 
     /// The CA certificate (PEM, `ca.crt`) of the ConfigMap `namespace/name` made at setup
@@ -371,9 +386,20 @@ impl Ctx {
     }
 }
 
-/// An expected route parent.
+/// An expected route parent: a Gateway.
 pub fn parent(namespace: &str, name: &str, conditions: Vec<Cond>) -> ParentExpect {
     ParentExpect {
+        kind: "Gateway",
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        conditions,
+    }
+}
+
+/// An expected route parent: a ListenerSet.
+pub fn set_parent(namespace: &str, name: &str, conditions: Vec<Cond>) -> ParentExpect {
+    ParentExpect {
+        kind: "ListenerSet",
         namespace: namespace.to_owned(),
         name: name.to_owned(),
         conditions,

@@ -34,6 +34,8 @@ pub struct ExpectedRequest {
     pub absent: Vec<String>,
     /// SNI the backend must have received over TLS (compared only when set).
     pub sni: Option<String>,
+    /// A client certificate (PEM) the backend must have been presented (compared only when set).
+    pub client_cert: Option<String>,
 }
 
 /// What a redirect must point to; unset fields default as in the suite.
@@ -77,6 +79,9 @@ pub struct Case {
     /// The request's `SNI` as the suite writes it: never sent (a plain request has no TLS), only
     /// the SNI the backend must see when no expected request is given.
     pub sni: Option<String>,
+    /// The request's `ClientCert` as the suite writes it: not presented by the client, but the
+    /// certificate (PEM) the backend must have been presented when no expected request is given.
+    pub client_cert: Option<String>,
 }
 
 /// A GET of `path` expecting 200 from any backend.
@@ -103,6 +108,7 @@ pub fn request(method: Method, path: &str) -> Case {
         ignore_whitespace: false,
         redirect: None,
         sni: None,
+        client_cert: None,
     }
 }
 
@@ -148,6 +154,13 @@ impl Case {
     /// request (the suite copies the request into the expectation).
     pub fn sni(mut self, server_name: &str) -> Self {
         self.sni = Some(server_name.to_owned());
+        self
+    }
+
+    /// The request's `ClientCert` field: the backend must have been presented `pem` (among its
+    /// peer certificates) when the test gives no expected request.
+    pub fn backend_client_cert(mut self, pem: &str) -> Self {
+        self.client_cert = Some(pem.to_owned());
         self
     }
 
@@ -358,6 +371,7 @@ fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
         host: case.request.host.clone(),
         headers: case.request.headers.clone(),
         sni: case.sni.clone(),
+        client_cert: case.client_cert.clone(),
         ..ExpectedRequest::default()
     });
     let want_path = expected.path.clone().unwrap_or_else(|| case.request.path.clone());
@@ -436,6 +450,19 @@ fn compare_answer(case: &Case, got: &Captured) -> Result<(), String> {
         let seen = echo.tls.as_ref().map(|t| t.server_name.as_str()).unwrap_or_default();
         if seen != sni {
             return Err(format!("backend saw SNI {seen:?}, expected {sni:?}"));
+        }
+    }
+    if let Some(pem) = expected.client_cert.as_deref().filter(|c| !c.is_empty()) {
+        let seen = echo
+            .tls
+            .as_ref()
+            .map(|t| t.peer_certificates.as_slice())
+            .unwrap_or_default();
+        if !seen.iter().any(|c| c == pem) {
+            return Err(format!(
+                "the backend was not presented the expected client certificate ({} presented)",
+                seen.len()
+            ));
         }
     }
     Ok(())
@@ -627,6 +654,21 @@ mod tests {
             Ok(()),
             "an expected request replaces the request's SNI"
         );
+    }
+
+    #[test]
+    fn the_backend_must_have_been_presented_the_client_certificate() {
+        let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let with = format!(
+            r#"{{"path": "/", "method": "GET", "namespace": "infra", "pod": "p", "tls": {{"serverName": "a", "peerCertificates": [{}]}}}}"#,
+            serde_json::Value::String(pem.to_owned())
+        );
+        let without = r#"{"path": "/", "method": "GET", "namespace": "infra", "pod": "p", "tls": {"serverName": "a"}}"#;
+        let case = get("/").in_namespace("infra").backend_client_cert(pem);
+        assert_eq!(compare(&case, addr(), &answer(200, Some(&with), &[])), Ok(()));
+        assert!(compare(&case, addr(), &answer(200, Some(without), &[])).is_err());
+        let other = get("/").in_namespace("infra").backend_client_cert("another");
+        assert!(compare(&other, addr(), &answer(200, Some(&with), &[])).is_err());
     }
 
     #[test]

@@ -126,11 +126,8 @@ impl PodNetwork {
             })
             .unwrap_or_default();
         let env = container_env(deployment);
-        if let Some(mode) = ["UDP_ECHO_SERVER", "TLS_CLIENT_CACERTS"]
-            .iter()
-            .find(|name| env.contains_key(**name))
-        {
-            anyhow::bail!("{key}: echo setting {mode} is not available in the standalone runner yet");
+        if env.contains_key("UDP_ECHO_SERVER") {
+            anyhow::bail!("{key}: echo setting UDP_ECHO_SERVER is not available in the standalone runner yet");
         }
         // gRPC mode is served on the HTTP port by the same echo server.
         let mode = if env.contains_key("GRPC_ECHO_SERVER") {
@@ -142,12 +139,18 @@ impl PodNetwork {
         };
         let tls = match (env.get("TLS_SERVER_CERT"), env.get(mode.key_variable())) {
             (Some(crt), Some(key_path)) if !crt.is_empty() && !key_path.is_empty() => {
-                let certificate = secret_file(deployment, crt, certs, &namespace)?;
-                let private_key = secret_file(deployment, key_path, certs, &namespace)?;
+                let certificate = volume_file(deployment, crt, certs, &namespace)?;
+                let private_key = volume_file(deployment, key_path, certs, &namespace)?;
+                // Client certificates are verified when given (echo-basic's HTTP mode only).
+                let client_cas = match env.get("TLS_CLIENT_CACERTS").filter(|p| !p.is_empty()) {
+                    Some(path) if mode == Mode::Http => Some(volume_file(deployment, path, certs, &namespace)?),
+                    _ => None,
+                };
                 let files = TlsFiles {
                     certificate,
                     private_key,
-                    client_cas: None,
+                    client_cas,
+                    require_client_cert: false,
                 };
                 Some(EchoTls::new(&files, mode.tls_mode()).with_context(|| format!("{key}: TLS"))?)
             }
@@ -284,9 +287,10 @@ fn pod_name(deployment: &str, replica: u64) -> String {
     )
 }
 
-/// The content of the file at `path` in the first container, read from the Secret volume mounted
-/// there (`items` mapping keys to file names, or the keys themselves).
-fn secret_file(deployment: &Value, path: &str, certs: &Certs, namespace: &str) -> anyhow::Result<String> {
+/// The content of the file at `path` in the first container, read from the Secret or ConfigMap
+/// volume mounted there (`items` mapping keys to file names, or the keys themselves): a Secret's
+/// `tls.crt`/`tls.key`, a CA ConfigMap's `ca.crt`, as made at setup.
+fn volume_file(deployment: &Value, path: &str, certs: &Certs, namespace: &str) -> anyhow::Result<String> {
     let spec = deployment
         .pointer("/spec/template/spec")
         .ok_or_else(|| anyhow::anyhow!("no pod template"))?;
@@ -303,30 +307,48 @@ fn secret_file(deployment: &Value, path: &str, certs: &Certs, namespace: &str) -
             Some((str_at(m, "name"), file))
         })
         .ok_or_else(|| anyhow::anyhow!("{path} is on no mounted volume"))?;
-    let secret = spec
+    let volume = spec
         .get("volumes")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .find(|v| str_at(v, "name") == volume)
-        .and_then(|v| v.get("secret"))
-        .ok_or_else(|| anyhow::anyhow!("volume {volume} is not a Secret volume"))?;
-    let secret_name = str_at(secret, "secretName");
-    let key = secret
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|i| str_at(i, "path") == file)
-        .map_or(file, |i| str_at(i, "key"));
-    let pem = certs
-        .pem(namespace, secret_name)
-        .ok_or_else(|| anyhow::anyhow!("Secret {namespace}/{secret_name} was not made at setup"))?;
-    match key {
-        "tls.crt" => Ok(pem.crt),
-        "tls.key" => Ok(pem.key),
-        other => Err(anyhow::anyhow!("Secret {namespace}/{secret_name} has no key {other}")),
+        .ok_or_else(|| anyhow::anyhow!("no volume {volume}"))?;
+    let key_of = |source: &Value| {
+        source
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|i| str_at(i, "path") == file)
+            .map_or(file, |i| str_at(i, "key"))
+            .to_owned()
+    };
+    if let Some(secret) = volume.get("secret") {
+        let name = str_at(secret, "secretName");
+        let pem = certs
+            .pem(namespace, name)
+            .ok_or_else(|| anyhow::anyhow!("Secret {namespace}/{name} was not made at setup"))?;
+        return match key_of(secret).as_str() {
+            "tls.crt" => Ok(pem.crt),
+            "tls.key" => Ok(pem.key),
+            other => Err(anyhow::anyhow!("Secret {namespace}/{name} has no key {other}")),
+        };
     }
+    if let Some(config_map) = volume.get("configMap") {
+        let name = str_at(config_map, "name");
+        let ca = certs
+            .ca(namespace, name)
+            .ok_or_else(|| anyhow::anyhow!("CA ConfigMap {namespace}/{name} was not made at setup"))?;
+        return match key_of(config_map).as_str() {
+            "ca.crt" => Ok(ca),
+            other => Err(anyhow::anyhow!("ConfigMap {namespace}/{name} has no key {other}")),
+        };
+    }
+    Err(anyhow::anyhow!(
+        "volume {} is neither a Secret nor a ConfigMap",
+        str_at(volume, "name")
+    ))
 }
 
 /// The first container's literal environment variables.

@@ -346,8 +346,8 @@ mod tests {
             result("HTTPRouteMethodMatching", Outcome::Passed),
             result("HTTPRouteRetry", Outcome::Failed("boom".into())),
             result(
-                "ListenerSetDefaultNotAllowed",
-                Outcome::NotSupported(vec!["ListenerSet"]),
+                "GatewayInfrastructure",
+                Outcome::NotSupported(vec!["GatewayInfrastructurePropagation"]),
             ),
             result("GRPCRouteWeight", Outcome::Passed),
             result("HTTPRoute303Redirect", Outcome::Passed),
@@ -376,7 +376,7 @@ mod tests {
                 .as_sequence()
                 .unwrap()
                 .iter()
-                .any(|f| f == "ListenerSet")
+                .any(|f| f == "GatewayInfrastructurePropagation")
         );
         assert!(
             profile["extended"]["supportedFeatures"]

@@ -1,5 +1,6 @@
 //! Every scenario, grouped by area, and the shared setup (base manifests and their pods).
 
+mod backend_client_cert;
 mod backend_tls;
 mod backends;
 mod client_certs;
@@ -9,6 +10,7 @@ mod gateway;
 mod grpc;
 mod https;
 mod invalid;
+mod listener_sets;
 mod matching;
 mod redirects;
 mod tls_routes;
@@ -42,8 +44,10 @@ pub fn all() -> impl Iterator<Item = Scenario> {
         backends::ALL,
         cors::ALL,
         backend_tls::ALL,
+        backend_client_cert::ALL,
         client_certs::ALL,
         tls_routes::ALL,
+        listener_sets::ALL,
     ]
     .into_iter()
     .flat_map(|group| group.iter().copied())

@@ -224,12 +224,15 @@ pub fn gateway_zero_routes(status: &Value, generation: i64) -> Result<(), String
     }
 }
 
-/// A route parent the suite expects: the Gateway it names and the conditions it must have.
+/// A route parent the suite expects: the Gateway (or ListenerSet) it names and the conditions it
+/// must have.
 #[derive(Clone, Debug)]
 pub struct ParentExpect {
-    /// Gateway namespace.
+    /// `Gateway` or `ListenerSet`: the `parentRef.kind` the entry must state.
+    pub kind: &'static str,
+    /// Parent namespace.
     pub namespace: String,
-    /// Gateway name.
+    /// Parent name.
     pub name: String,
     /// Conditions that must be present.
     pub conditions: Vec<Cond>,
@@ -244,7 +247,7 @@ fn parents(status: &Value) -> &[Value] {
 }
 
 /// Every expected parent is matched by one status entry with the controller name, an explicit
-/// `group`/`kind`, the Gateway's name and namespace (which may be left out only when
+/// `group` and the expected `kind`, the parent's name and namespace (which may be left out only when
 /// `namespace_required` is false) and the conditions (`RouteMustHaveParents`).
 pub fn route_parents(
     status: &Value,
@@ -267,7 +270,7 @@ pub fn route_parents(
                 if r.get("group").and_then(Value::as_str) != Some(crate::GATEWAY_GROUP) {
                     return Err(format!("parentRef.group {:?} (must be explicit)", r.get("group")));
                 }
-                if r.get("kind").and_then(Value::as_str) != Some("Gateway") {
+                if r.get("kind").and_then(Value::as_str) != Some(want.kind) {
                     return Err(format!("parentRef.kind {:?} (must be explicit)", r.get("kind")));
                 }
                 if text(r, "name") != want.name {
@@ -287,7 +290,8 @@ pub fn route_parents(
         });
         if !matched {
             return Err(format!(
-                "no parent entry for Gateway {}/{} matches: {}",
+                "no parent entry for {} {}/{} matches: {}",
+                want.kind,
                 want.namespace,
                 want.name,
                 why.join("; ")
@@ -295,6 +299,36 @@ pub fn route_parents(
         }
     }
     Ok(())
+}
+
+/// The route has exactly `expected` parent entries written by `controller` (a route's
+/// `status.parents` mirrors its parentRefs: no entry for a parent it does not name).
+pub fn parents_of_controller(status: &Value, controller: &str, expected: usize) -> Result<(), String> {
+    let ours: Vec<String> = parents(status)
+        .iter()
+        .filter(|p| text(p, "controllerName") == controller)
+        .map(|p| {
+            let r = p.get("parentRef").unwrap_or(&Value::Null);
+            format!("{} {}", text(r, "kind"), parent_name(p))
+        })
+        .collect();
+    if ours.len() == expected {
+        Ok(())
+    } else {
+        Err(format!("expected {expected} parent entries, got {ours:?}"))
+    }
+}
+
+/// `status.attachedListenerSets` (absent counts as 0) is `expected`, the Gateway's conditions
+/// being current (`GatewayMustHaveAttachedListeners`).
+pub fn attached_listener_sets(status: &Value, generation: i64, expected: i64) -> Result<(), String> {
+    current(status, generation)?;
+    let got = status.get("attachedListenerSets").and_then(Value::as_i64).unwrap_or(0);
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!("attachedListenerSets {got}, expected {expected}"))
+    }
 }
 
 fn parent_name(parent: &Value) -> String {
@@ -363,7 +397,7 @@ fn entry_condition(
         }
     }
     Err(format!(
-        "no {ref_key} entry for Gateway {gw_namespace}/{gw_name} has it: {}",
+        "no {ref_key} entry for {gw_namespace}/{gw_name} has it: {}",
         why.join("; ")
     ))
 }
@@ -418,6 +452,7 @@ mod tests {
     #[test]
     fn parents_need_explicit_group_and_kind_and_namespace_when_required() {
         let want = [ParentExpect {
+            kind: "Gateway",
             namespace: "infra".into(),
             name: "gw".into(),
             conditions: vec![ACCEPTED],
@@ -441,6 +476,38 @@ mod tests {
         let no_ns = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"});
         assert!(route_parents(&route(no_ns.clone(), 1, true), 1, "ctl", &want, true).is_err());
         assert_eq!(route_parents(&route(no_ns, 1, true), 1, "ctl", &want, false), Ok(()));
+        let set =
+            json!({"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "name": "gw", "namespace": "infra"});
+        assert!(
+            route_parents(&route(set.clone(), 1, true), 1, "ctl", &want, true)
+                .unwrap_err()
+                .contains("kind")
+        );
+        let want_set = [ParentExpect {
+            kind: "ListenerSet",
+            ..want[0].clone()
+        }];
+        assert_eq!(route_parents(&route(set, 1, true), 1, "ctl", &want_set, true), Ok(()));
+    }
+
+    #[test]
+    fn parents_of_the_controller_are_counted() {
+        let entry = |name: &str, controller: &str| json!({"parentRef": {"name": name}, "controllerName": controller, "conditions": []});
+        let status = json!({"parents": [entry("gw", "ctl"), entry("other", "someone-else")]});
+        assert_eq!(parents_of_controller(&status, "ctl", 1), Ok(()));
+        assert!(parents_of_controller(&status, "ctl", 2).is_err());
+        let two = json!({"parents": [entry("gw", "ctl"), entry("ls", "ctl")]});
+        assert!(parents_of_controller(&two, "ctl", 1).unwrap_err().contains("gw"));
+    }
+
+    #[test]
+    fn attached_listener_sets_absent_counts_as_zero() {
+        let none = json!({"conditions": [c("Accepted", "True", "Accepted", 1)]});
+        assert_eq!(attached_listener_sets(&none, 1, 0), Ok(()));
+        assert!(attached_listener_sets(&none, 1, 1).is_err());
+        let two = json!({"attachedListenerSets": 2, "conditions": [c("Accepted", "True", "Accepted", 1)]});
+        assert_eq!(attached_listener_sets(&two, 1, 2), Ok(()));
+        assert!(attached_listener_sets(&two, 2, 2).is_err(), "stale");
     }
 
     #[test]

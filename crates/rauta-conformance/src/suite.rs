@@ -211,8 +211,11 @@ mod tests {
         };
         let simple = catalog::test_named("HTTPRouteSimpleSameNamespace").unwrap();
         assert!(plan(simple, &all).is_ok());
-        let ls = catalog::test_named("ListenerSetDefaultNotAllowed").unwrap();
-        assert_eq!(plan(ls, &all).unwrap_err(), Outcome::NotSupported(vec!["ListenerSet"]));
+        let infra = catalog::test_named("GatewayInfrastructure").unwrap();
+        assert_eq!(
+            plan(infra, &all).unwrap_err(),
+            Outcome::NotSupported(vec!["GatewayInfrastructurePropagation"])
+        );
         let focused = Selection {
             run: vec!["HTTPRouteWeight".into()],
             ..all.clone()

@@ -51,7 +51,8 @@ pub enum TlsMode {
 }
 
 /// A server certificate (PEM chain and key) and, optionally, the CAs whose client certificates
-/// are verified when a client presents one (`TLS_CLIENT_CACERTS`).
+/// are verified (`TLS_CLIENT_CACERTS`): like echo-basic, when a client presents one, unless
+/// [`TlsFiles::require_client_cert`] refuses clients without one too.
 #[derive(Clone, Debug)]
 pub struct TlsFiles {
     /// Certificate chain, PEM, leaf first.
@@ -60,6 +61,9 @@ pub struct TlsFiles {
     pub private_key: String,
     /// Client CAs, PEM; `None` asks for no client certificate.
     pub client_cas: Option<String>,
+    /// With `client_cas`, refuse the handshake of a client that presents no certificate
+    /// (echo-basic's `VerifyClientCertIfGiven` accepts it; `false` behaves like echo-basic).
+    pub require_client_cert: bool,
 }
 
 /// A TLS listener configuration for one of echo-basic's modes.
@@ -90,11 +94,14 @@ impl EchoTls {
                     let ca = ca.map_err(|e| TlsSetupError::ClientCa(e.to_string()))?;
                     roots.add(ca).map_err(|e| TlsSetupError::ClientCa(e.to_string()))?;
                 }
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
                 // Go's VerifyClientCertIfGiven: verify a certificate when one comes, accept none.
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| TlsSetupError::ClientCa(e.to_string()))?;
+                let verifier = if files.require_client_cert {
+                    verifier
+                } else {
+                    verifier.allow_unauthenticated()
+                };
+                let verifier = verifier.build().map_err(|e| TlsSetupError::ClientCa(e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -278,6 +285,7 @@ mod tests {
             certificate: "nothing".into(),
             private_key: "nothing".into(),
             client_cas: None,
+            require_client_cert: false,
         };
         assert!(matches!(
             EchoTls::new(&files, TlsMode::Https),

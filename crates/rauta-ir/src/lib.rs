@@ -28,7 +28,8 @@ pub use backend::{
 };
 pub use filter::{Cors, Filter, Fraction, HeaderModifier, Mirror, PathModifier, Redirect, Rewrite};
 pub use listener::{
-    Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, Timeouts, VirtualHost,
+    Bind, BindProtocol, Listener, ListenerRef, Retry, RouteEntry, RouteKind, RouteRef, Rule, SetRef, Timeouts,
+    VirtualHost,
 };
 pub use rauta_route as route;
 pub use tls::{Certificate, ClientValidation, ListenerTls, PemBytes};

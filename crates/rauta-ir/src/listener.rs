@@ -66,20 +66,37 @@ pub struct Bind {
     pub listeners: Vec<Listener>,
 }
 
-/// Names a Gateway listener: `namespace/gateway/section`.
+/// Names a Gateway listener: `namespace/gateway/section`, or
+/// `namespace/gateway/ListenerSet:set-namespace/set-name/section` for a listener a ListenerSet adds.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ListenerRef {
     /// Gateway namespace.
     pub namespace: String,
     /// Gateway name.
     pub gateway: String,
-    /// Listener name (`sectionName`).
+    /// The ListenerSet that declares the listener; `None` for the Gateway's own listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set: Option<SetRef>,
+    /// Listener name (`sectionName`), unique within the Gateway or ListenerSet that declares it.
     pub section: String,
+}
+
+/// Names a ListenerSet.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SetRef {
+    /// ListenerSet namespace.
+    pub namespace: String,
+    /// ListenerSet name.
+    pub name: String,
 }
 
 impl fmt::Display for ListenerRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.namespace, self.gateway, self.section)
+        write!(f, "{}/{}/", self.namespace, self.gateway)?;
+        if let Some(set) = &self.set {
+            write!(f, "ListenerSet:{}/{}/", set.namespace, set.name)?;
+        }
+        f.write_str(&self.section)
     }
 }
 

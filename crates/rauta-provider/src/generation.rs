@@ -40,6 +40,7 @@ macro_rules! object {
 object!(
     gateway_api::experimental::gatewayclasses::GatewayClass,
     gateway_api::experimental::gateways::Gateway,
+    gateway_api::listenersets::ListenerSet,
     gateway_api::experimental::httproutes::HttpRoute,
     gateway_api::experimental::grpcroutes::GrpcRoute,
     gateway_api::experimental::tlsroutes::TlsRoute,
@@ -59,6 +60,7 @@ impl GenerationTracker {
     pub fn assign(&mut self, inputs: &mut Inputs) {
         self.kind("GatewayClass", &mut inputs.gateway_classes);
         self.kind("Gateway", &mut inputs.gateways);
+        self.kind("ListenerSet", &mut inputs.listener_sets);
         self.kind("HTTPRoute", &mut inputs.http_routes);
         self.kind("GRPCRoute", &mut inputs.grpc_routes);
         self.kind("TLSRoute", &mut inputs.tls_routes);

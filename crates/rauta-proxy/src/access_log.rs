@@ -1,8 +1,9 @@
-//! The access log: one JSON line per request on stdout, written off the request path.
+//! The access log: one JSON line per request, and per finished L4 session (TCP or TLS stream,
+//! UDP client session), on stdout, written off the request path.
 //!
-//! Requests hand a record of cheap clones to a bounded channel; a writer thread serialises
-//! the records through a buffered stdout and flushes whenever the channel runs dry. When the
-//! writer falls behind, records are dropped rather than slowing requests down.
+//! Requests and sessions hand a record of cheap clones to a bounded channel; a writer thread
+//! serialises the records through a buffered stdout and flushes whenever the channel runs dry.
+//! When the writer falls behind, records are dropped rather than slowing requests down.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderValue, Method, Uri, Version};
 use serde::Serialize;
+
+use crate::metrics::L4Protocol;
 
 /// Records queued before new ones are dropped.
 const QUEUE: usize = 8192;
@@ -36,10 +39,48 @@ pub(crate) struct AccessRecord {
     pub(crate) reason: Option<&'static str>,
 }
 
+/// What one finished L4 session leaves in the access log.
+#[derive(Debug)]
+pub(crate) struct SessionRecord {
+    /// When the session started.
+    pub(crate) time: SystemTime,
+    pub(crate) client: SocketAddr,
+    pub(crate) protocol: L4Protocol,
+    /// TLS only: whether the listener passed the stream through or terminated it.
+    pub(crate) tls_mode: Option<TlsMode>,
+    /// TLS only: the ClientHello's server name.
+    pub(crate) sni: Option<Arc<str>>,
+    pub(crate) duration: Duration,
+    /// Bytes from the client (on terminated TLS: decrypted).
+    pub(crate) bytes_in: u64,
+    /// Bytes to the client (on terminated TLS: before encryption).
+    pub(crate) bytes_out: u64,
+    pub(crate) route: Option<Arc<str>>,
+    pub(crate) rule: Option<usize>,
+    pub(crate) listener: Option<Arc<str>>,
+    pub(crate) upstream: Option<SocketAddr>,
+    /// Why the session ended in an error; `None` when either side closed it.
+    pub(crate) reason: Option<&'static str>,
+}
+
+/// What a TLS listener does with a stream, as the Gateway API names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsMode {
+    Passthrough,
+    Terminate,
+}
+
+/// One line of the access log.
+#[derive(Debug)]
+enum Record {
+    Request(AccessRecord),
+    Session(SessionRecord),
+}
+
 /// The sending side of the access log; cloning it is cheap.
 #[derive(Clone, Debug)]
 pub(crate) struct AccessLog {
-    tx: SyncSender<AccessRecord>,
+    tx: SyncSender<Record>,
 }
 
 impl AccessLog {
@@ -56,8 +97,17 @@ impl AccessLog {
         Ok(Self { tx })
     }
 
-    /// Queues a record; drops it when the writer is behind.
+    /// Queues a request's record; drops it when the writer is behind.
     pub(crate) fn log(&self, record: AccessRecord) {
+        self.send(Record::Request(record));
+    }
+
+    /// Queues a finished session's record; drops it when the writer is behind.
+    pub(crate) fn log_session(&self, record: SessionRecord) {
+        self.send(Record::Session(record));
+    }
+
+    fn send(&self, record: Record) {
         match self.tx.try_send(record) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => tracing::debug!("access log queue full, record dropped"),
@@ -65,7 +115,7 @@ impl AccessLog {
     }
 }
 
-fn write_all<W: Write>(rx: &Receiver<AccessRecord>, out: W) {
+fn write_all<W: Write>(rx: &Receiver<Record>, out: W) {
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     while let Ok(first) = rx.recv() {
         write_record(&mut out, &first);
@@ -97,7 +147,66 @@ struct Line<'a> {
     reason: Option<&'static str>,
 }
 
-fn write_record<W: Write>(out: &mut W, r: &AccessRecord) {
+/// A session's line: the request line's fields that apply, the protocol marked (`TCP`, `TLS`,
+/// `UDP`), and the bytes each way.
+#[derive(Serialize)]
+struct SessionLine<'a> {
+    time: String,
+    client: SocketAddr,
+    protocol: &'static str,
+    tls_mode: Option<&'static str>,
+    sni: Option<&'a str>,
+    duration_ms: f64,
+    bytes_in: u64,
+    bytes_out: u64,
+    route: Option<&'a str>,
+    rule: Option<usize>,
+    listener: Option<&'a str>,
+    upstream: Option<SocketAddr>,
+    reason: Option<&'static str>,
+}
+
+fn write_record<W: Write>(out: &mut W, record: &Record) {
+    match record {
+        Record::Request(r) => write_request(out, r),
+        Record::Session(s) => write_session(out, s),
+    }
+}
+
+fn write_session<W: Write>(out: &mut W, s: &SessionRecord) {
+    let line = SessionLine {
+        time: rfc3339(s.time),
+        client: s.client,
+        protocol: match s.protocol {
+            L4Protocol::Tcp => "TCP",
+            L4Protocol::Tls => "TLS",
+            L4Protocol::Udp => "UDP",
+        },
+        tls_mode: s.tls_mode.map(|m| match m {
+            TlsMode::Passthrough => "Passthrough",
+            TlsMode::Terminate => "Terminate",
+        }),
+        sni: s.sni.as_deref(),
+        duration_ms: milliseconds(s.duration),
+        bytes_in: s.bytes_in,
+        bytes_out: s.bytes_out,
+        route: s.route.as_deref(),
+        rule: s.rule,
+        listener: s.listener.as_deref(),
+        upstream: s.upstream,
+        reason: s.reason,
+    };
+    if serde_json::to_writer(&mut *out, &line).is_ok() {
+        let _ = out.write_all(b"\n");
+    }
+}
+
+/// Milliseconds with microsecond precision.
+fn milliseconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn write_request<W: Write>(out: &mut W, r: &AccessRecord) {
     let line = Line {
         time: rfc3339(r.time),
         request_id: r.request_id.as_ref().and_then(|v| v.to_str().ok()),
@@ -107,7 +216,7 @@ fn write_record<W: Write>(out: &mut W, r: &AccessRecord) {
         path: r.uri.path(),
         protocol: protocol(r.version),
         status: r.status,
-        duration_ms: (r.duration.as_secs_f64() * 1e6).round() / 1e3,
+        duration_ms: milliseconds(r.duration),
         bytes_out: r.bytes_out,
         route: r.route.as_deref(),
         rule: r.rule,
@@ -190,8 +299,8 @@ mod tests {
             reason: Some("no_endpoints"),
         };
         let mut out = Vec::new();
-        write_record(&mut out, &record);
-        write_record(&mut out, &record);
+        write_request(&mut out, &record);
+        write_request(&mut out, &record);
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -203,6 +312,40 @@ mod tests {
         assert_eq!(v["reason"], "no_endpoints");
         assert_eq!(v["protocol"], "HTTP/1.1");
         assert_eq!(v["upstream"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn sessions_mark_their_protocol_and_count_bytes_each_way() {
+        let record = SessionRecord {
+            time: UNIX_EPOCH,
+            client: "127.0.0.1:4000".parse().unwrap(),
+            protocol: L4Protocol::Tls,
+            tls_mode: Some(TlsMode::Passthrough),
+            sni: Some("abc.example.com".into()),
+            duration: Duration::from_micros(2500),
+            bytes_in: 517,
+            bytes_out: 4096,
+            route: Some("ns/tls".into()),
+            rule: Some(0),
+            listener: Some("ns/gw/tls".into()),
+            upstream: Some("10.0.0.1:443".parse().unwrap()),
+            reason: None,
+        };
+        let mut out = Vec::new();
+        write_record(&mut out, &Record::Session(record));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["protocol"], "TLS");
+        assert_eq!(v["tls_mode"], "Passthrough");
+        assert_eq!(v["sni"], "abc.example.com");
+        assert_eq!(v["duration_ms"], 2.5);
+        assert_eq!(
+            (v["bytes_in"].as_u64(), v["bytes_out"].as_u64()),
+            (Some(517), Some(4096))
+        );
+        assert_eq!(v["upstream"], "10.0.0.1:443");
+        assert_eq!(v["reason"], serde_json::Value::Null);
+        assert!(v.get("status").is_none(), "a session has no status");
+        assert!(out.ends_with(b"\n"));
     }
 
     #[test]

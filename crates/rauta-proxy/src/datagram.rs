@@ -9,6 +9,9 @@
 //! [`Limits::udp_session_idle_timeout`](crate::Limits) is closed; a bind keeps at most
 //! [`Limits::udp_max_sessions`](crate::Limits) sessions, and datagrams from new clients beyond
 //! that are dropped. A new snapshot applies to new sessions; running ones keep their endpoint.
+//!
+//! Every session is counted in the L4 metrics while it runs and leaves one access-log line when
+//! it is closed (idle, or its bind closed); a datagram that cannot start a session leaves one too.
 
 use std::collections::HashMap;
 use std::io;
@@ -25,6 +28,8 @@ use tokio::time::MissedTickBehavior;
 use crate::balancer;
 use crate::dataplane::Shared;
 use crate::errors::ProxyError;
+use crate::metrics::{L4Protocol, SessionSeries};
+use crate::session_logging::SessionLog;
 
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
@@ -40,6 +45,17 @@ enum SessionError {
     Io(#[from] io::Error),
 }
 
+impl SessionError {
+    /// The `reason` of the access log and of `rauta_l4_session_errors_total`.
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "no_route",
+            Self::Backend(e) => e.status_and_reason().1,
+            Self::Io(_) => "upstream_socket_error",
+        }
+    }
+}
+
 /// One client's session: its own socket connected to the chosen endpoint.
 struct Session {
     upstream: Arc<UdpSocket>,
@@ -47,11 +63,27 @@ struct Session {
     last_seen: Arc<AtomicU64>,
     /// Relays the endpoint's datagrams to the client.
     replies: JoinHandle<()>,
+    /// The route's series: datagram bytes from the client are counted as they pass.
+    series: SessionSeries,
+    /// Bytes relayed to the client (by the replies task).
+    sent: Arc<AtomicU64>,
+    /// Written when the session is dropped, after the fields above.
+    log: SessionLog,
+}
+
+impl Session {
+    /// Counts a datagram of `n` bytes from the client.
+    fn received(&mut self, n: usize) {
+        let n = n as u64;
+        self.series.received.inc_by(n);
+        self.log.add_bytes(n, 0);
+    }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         self.replies.abort();
+        self.log.add_bytes(0, self.sent.load(Ordering::Relaxed));
     }
 }
 
@@ -121,11 +153,13 @@ async fn relay(shared: Arc<Shared>, socket: Arc<UdpSocket>, address: SocketAddr)
             if sessions.by_client.len() >= max_sessions {
                 sessions.expire(now, idle);
             }
+            let mut log = SessionLog::start(&shared, L4Protocol::Udp, client);
             if sessions.by_client.len() >= max_sessions {
                 tracing::warn!(bind = %address, %client, max_sessions, "udp session limit reached; datagram dropped");
+                log.fail("udp_session_limit");
                 continue;
             }
-            match open(&shared, &socket, address, client, now).await {
+            match open(&shared, &socket, address, client, now, log).await {
                 Ok(session) => {
                     sessions.by_client.insert(client, session);
                 }
@@ -135,7 +169,8 @@ async fn relay(shared: Arc<Shared>, socket: Arc<UdpSocket>, address: SocketAddr)
                 }
             }
         }
-        if let Some(session) = sessions.by_client.get(&client) {
+        if let Some(session) = sessions.by_client.get_mut(&client) {
+            session.received(n);
             session.last_seen.store(now, Ordering::Relaxed);
             if let Err(error) = session.upstream.send(&buffer[..n]).await {
                 tracing::debug!(bind = %address, %client, %error, "udp send to upstream failed");
@@ -145,28 +180,74 @@ async fn relay(shared: Arc<Shared>, socket: Arc<UdpSocket>, address: SocketAddr)
 }
 
 /// Starts the session of `client`: a backend by weight, an endpoint, a socket connected to it and
-/// the task relaying its replies.
+/// the task relaying its replies. When it cannot start, `log` records why.
 async fn open(
     shared: &Arc<Shared>,
     downstream: &Arc<UdpSocket>,
     address: SocketAddr,
     client: SocketAddr,
     now: u64,
+    mut log: SessionLog,
 ) -> Result<Session, SessionError> {
-    let endpoint = {
+    match connect(shared, address, &mut log).await {
+        Ok((upstream, series)) => {
+            let upstream = Arc::new(upstream);
+            let last_seen = Arc::new(AtomicU64::new(now));
+            let sent = Arc::new(AtomicU64::new(0));
+            let replies = tokio::spawn(relay_replies(
+                shared.clone(),
+                Reply {
+                    upstream: upstream.clone(),
+                    downstream: downstream.clone(),
+                    client,
+                    last_seen: last_seen.clone(),
+                    series: series.clone(),
+                    sent: sent.clone(),
+                },
+            ));
+            Ok(Session {
+                upstream,
+                last_seen,
+                replies,
+                series,
+                sent,
+                log,
+            })
+        }
+        Err(error) => {
+            log.fail(error.reason());
+            Err(error)
+        }
+    }
+}
+
+/// Routes a new session of the UDP bind at `address` and opens its socket, connected to an
+/// endpoint of the chosen backend.
+async fn connect(
+    shared: &Arc<Shared>,
+    address: SocketAddr,
+    log: &mut SessionLog,
+) -> Result<(UdpSocket, SessionSeries), SessionError> {
+    let (endpoint, series) = {
         let runtime = shared.runtime.load();
-        let entry = runtime
+        let listener = runtime
             .binds
             .iter()
             .find(|b| b.address == address && b.protocol.is_udp())
             .and_then(|b| b.listeners.first())
-            .and_then(|l| l.virtual_hosts.first())
+            .ok_or(SessionError::NoRoute)?;
+        log.listener(listener, None);
+        let entry = listener
+            .virtual_hosts
+            .first()
             .and_then(|vh| vh.routes.first())
             .ok_or(SessionError::NoRoute)?;
+        let series = log.rule(&entry.rule);
         let backend = balancer::choose_backend(&entry.rule)?;
         let cluster = backend.target.as_ref().map_err(|e| *e)?;
-        cluster.next_endpoint()?.address
+        (cluster.next_endpoint()?.address, series)
     };
+    log.upstream(endpoint);
     let local: SocketAddr = if endpoint.is_ipv6() {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
@@ -174,38 +255,35 @@ async fn open(
     };
     let upstream = UdpSocket::bind(local).await?;
     upstream.connect(endpoint).await?;
-    let upstream = Arc::new(upstream);
-    let last_seen = Arc::new(AtomicU64::new(now));
-    let replies = tokio::spawn(relay_replies(
-        shared.clone(),
-        upstream.clone(),
-        downstream.clone(),
-        client,
-        last_seen.clone(),
-    ));
-    tracing::debug!(bind = %address, %client, %endpoint, "udp session started");
-    Ok(Session {
-        upstream,
-        last_seen,
-        replies,
-    })
+    tracing::debug!(bind = %address, %endpoint, "udp session started");
+    Ok((upstream, series))
 }
 
-/// Sends every datagram the endpoint answers to the client, from the bind's socket.
-async fn relay_replies(
-    shared: Arc<Shared>,
+/// What the task relaying one session's replies works with.
+struct Reply {
     upstream: Arc<UdpSocket>,
     downstream: Arc<UdpSocket>,
     client: SocketAddr,
     last_seen: Arc<AtomicU64>,
-) {
+    series: SessionSeries,
+    sent: Arc<AtomicU64>,
+}
+
+/// Sends every datagram the endpoint answers to the client, from the bind's socket.
+async fn relay_replies(shared: Arc<Shared>, reply: Reply) {
+    let client = reply.client;
     let mut buffer = vec![0u8; MAX_DATAGRAM];
     loop {
-        match upstream.recv(&mut buffer).await {
+        match reply.upstream.recv(&mut buffer).await {
             Ok(n) => {
-                last_seen.store(now_ms(&shared), Ordering::Relaxed);
-                if let Err(error) = downstream.send_to(&buffer[..n], client).await {
-                    tracing::debug!(%client, %error, "udp send to client failed");
+                reply.last_seen.store(now_ms(&shared), Ordering::Relaxed);
+                match reply.downstream.send_to(&buffer[..n], client).await {
+                    Ok(sent) => {
+                        let sent = sent as u64;
+                        reply.sent.fetch_add(sent, Ordering::Relaxed);
+                        reply.series.sent.inc_by(sent);
+                    }
+                    Err(error) => tracing::debug!(%client, %error, "udp send to client failed"),
                 }
             }
             // Typically ICMP port unreachable from the endpoint: later datagrams may still pass.
@@ -220,10 +298,15 @@ mod tests {
 
     async fn session(last_seen: u64) -> Session {
         let upstream = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let metrics = crate::metrics::Metrics::new(&mut prometheus_client::registry::Registry::default());
+        let client = "127.0.0.1:9".parse().unwrap();
         Session {
             upstream,
             last_seen: Arc::new(AtomicU64::new(last_seen)),
             replies: tokio::spawn(std::future::pending()),
+            series: metrics.unrouted().sessions(L4Protocol::Udp).clone(),
+            sent: Arc::default(),
+            log: SessionLog::with(&metrics, None, L4Protocol::Udp, client),
         }
     }
 

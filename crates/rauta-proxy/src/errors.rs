@@ -157,6 +157,7 @@ mod tests {
             listeners: vec![ListenerRef {
                 namespace: "ns".into(),
                 gateway: "gw".into(),
+                set: None,
                 section: "http".into(),
             }],
             source: io::Error::from(io::ErrorKind::AddrInUse),

@@ -42,6 +42,7 @@ mod proxy;
 mod router;
 mod runtime;
 mod server;
+mod session_logging;
 mod stream;
 mod system_roots;
 mod tls;

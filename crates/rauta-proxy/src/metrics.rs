@@ -3,8 +3,11 @@
 //! Label values come from small closed sets (standard methods, status classes, error reasons)
 //! or from the routes of the snapshot (`namespace/name`, `none` before a route matched). The
 //! request path never takes the registry's locks: each route caches its series on first use.
+//! L4 sessions (TCP and TLS streams, UDP sessions) have their own families, `rauta_l4_*`
+//! (`sessions.rs`).
 
 mod histogram;
+mod sessions;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -18,6 +21,8 @@ use prometheus_client::registry::Registry;
 
 use crate::errors::ProxyError;
 pub(crate) use histogram::LatencyHistogram;
+pub(crate) use sessions::{L4Protocol, SessionSeries};
+use sessions::{RouteSessions, SessionFamilies};
 
 /// The standard methods; anything else is counted as `OTHER`.
 const METHODS: [&str; 10] = [
@@ -49,6 +54,7 @@ pub(crate) struct Metrics {
     durations: Family<RouteLabels, LatencyHistogram>,
     upstream_errors: [Counter; ProxyError::UPSTREAM.len()],
     active_connections: Gauge,
+    sessions: Arc<SessionFamilies>,
     unrouted: Arc<RouteMetrics>,
 }
 
@@ -84,19 +90,26 @@ impl Metrics {
                 reason: e.status_and_reason().1,
             })
         });
-        let unrouted = Arc::new(RouteMetrics::new("none".into(), &requests, &durations));
+        let sessions = SessionFamilies::new(registry);
+        let unrouted = Arc::new(RouteMetrics::new("none".into(), &requests, &durations, &sessions));
         Arc::new(Self {
             requests,
             durations,
             upstream_errors,
             active_connections,
+            sessions,
             unrouted,
         })
     }
 
     /// The per-route handle for a route labelled `namespace/name`.
     pub(crate) fn route(&self, label: Arc<str>) -> Arc<RouteMetrics> {
-        Arc::new(RouteMetrics::new(label, &self.requests, &self.durations))
+        Arc::new(RouteMetrics::new(
+            label,
+            &self.requests,
+            &self.durations,
+            &self.sessions,
+        ))
     }
 
     /// The handle for requests that matched no route.
@@ -115,6 +128,11 @@ impl Metrics {
     pub(crate) fn active_connections(&self) -> &Gauge {
         &self.active_connections
     }
+
+    /// Counts one L4 session of `protocol` that ended with `reason`.
+    pub(crate) fn session_error(&self, protocol: L4Protocol, reason: &'static str) {
+        self.sessions.error(protocol, reason);
+    }
 }
 
 /// One route's series, created in the registry the first time they are used.
@@ -126,6 +144,8 @@ pub(crate) struct RouteMetrics {
     /// slots take ~800 bytes.
     requests: OnceLock<Box<[OnceLock<Counter>; SERIES_PER_ROUTE]>>,
     duration: OnceLock<LatencyHistogram>,
+    session_families: Arc<SessionFamilies>,
+    sessions: RouteSessions,
 }
 
 impl RouteMetrics {
@@ -133,6 +153,7 @@ impl RouteMetrics {
         label: Arc<str>,
         family: &Family<RequestLabels, Counter>,
         durations: &Family<RouteLabels, LatencyHistogram>,
+        sessions: &Arc<SessionFamilies>,
     ) -> Self {
         Self {
             label,
@@ -140,7 +161,14 @@ impl RouteMetrics {
             durations: durations.clone(),
             requests: OnceLock::new(),
             duration: OnceLock::new(),
+            session_families: sessions.clone(),
+            sessions: RouteSessions::default(),
         }
+    }
+
+    /// The route's L4 series for `protocol`.
+    pub(crate) fn sessions(&self, protocol: L4Protocol) -> &SessionSeries {
+        self.sessions.get(&self.session_families, &self.label, protocol)
     }
 
     /// The route label (`namespace/name` or `none`).
@@ -212,6 +240,14 @@ mod tests {
             .record(MethodClass::of(&Method::GET), StatusCode::NOT_FOUND, Duration::ZERO);
         metrics.upstream_error(ProxyError::UpstreamConnect);
         metrics.active_connections().inc();
+        let tls = metrics.route("ns/passthrough".into());
+        let series = tls.sessions(L4Protocol::Tls);
+        series.started.inc();
+        series.active.inc();
+        series.received.inc_by(517);
+        tls.sessions(L4Protocol::Tls).sent.inc_by(1024);
+        metrics.unrouted().sessions(L4Protocol::Udp).started.inc();
+        metrics.session_error(L4Protocol::Udp, "no_route");
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for want in [
@@ -223,6 +259,12 @@ mod tests {
             r#"rauta_request_duration_seconds_bucket{le="0.005",route="ns/web"} 2"#,
             r#"rauta_request_duration_seconds_count{route="ns/web"} 2"#,
             "rauta_downstream_connections_active 1",
+            r#"rauta_l4_sessions_total{protocol="tls",route="ns/passthrough"} 1"#,
+            r#"rauta_l4_sessions_active{protocol="tls",route="ns/passthrough"} 1"#,
+            r#"rauta_l4_received_bytes_total{protocol="tls",route="ns/passthrough"} 517"#,
+            r#"rauta_l4_sent_bytes_total{protocol="tls",route="ns/passthrough"} 1024"#,
+            r#"rauta_l4_sessions_total{protocol="udp",route="none"} 1"#,
+            r#"rauta_l4_session_errors_total{protocol="udp",reason="no_route"} 1"#,
         ] {
             assert!(text.contains(want), "missing {want} in\n{text}");
         }

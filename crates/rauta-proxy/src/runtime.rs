@@ -4,6 +4,11 @@
 //! entries of a rule, precomputes labels, CORS header values and weight sums, and carries the
 //! per-endpoint HTTP/2 clients over from the previous view so their pooled connections survive
 //! a swap. The whole view is published with one `ArcSwap` store.
+//!
+//! Compiling is incremental: a cluster whose IR is unchanged keeps its compiled form, and so does
+//! a rule the translator handed over unchanged (the same `Arc<Rule>`, which the previous view
+//! holds, so its address cannot have been reused) when the clusters it sends to are the same. A
+//! reload that adds one route among thousands compiles that route's rules only.
 
 mod cluster;
 
@@ -13,14 +18,13 @@ use std::sync::Arc;
 
 use rauta_ir::{BackendTarget, BindProtocol, ClusterKey, Filter, Rule, Snapshot};
 use rauta_route::{HostnameMatch, RouteMatch};
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
 use crate::errors::ProxyError;
 use crate::filters::RuntimeFilter;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::router::RouteIndex;
-use crate::tls::TlsContext;
+use crate::tls::{ServerTls, TlsContext};
 pub(crate) use cluster::{Endpoint, RuntimeCluster};
 
 /// Everything a request needs, compiled from one snapshot.
@@ -31,16 +35,42 @@ pub(crate) struct Runtime {
     pub(crate) binds: Vec<RuntimeBind>,
     /// Every cluster, by key.
     pub(crate) clusters: HashMap<ClusterKey, Arc<RuntimeCluster>>,
+    /// Every compiled rule, by the address of its IR rule (which it holds).
+    rules: HashMap<usize, Arc<RuntimeRule>, BuildAddressHasher>,
 }
+
+/// Hashes addresses (keys that are already well spread) with one multiplication: SipHash on the
+/// ten thousand lookups of a 5,000-route compile cost more than the rest of reusing rules.
+#[derive(Clone, Copy, Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Fibonacci hashing; the high bits, which hashbrown uses, mix every bit of the address.
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type BuildAddressHasher = std::hash::BuildHasherDefault<AddressHasher>;
 
 /// One socket's listeners.
 pub(crate) struct RuntimeBind {
     pub(crate) address: SocketAddr,
     /// HTTP, HTTPS, a stream protocol (TLS, TCP), or UDP.
     pub(crate) protocol: BindProtocol,
-    /// The TLS acceptor of an HTTPS bind (or of the Terminate listeners of a TLS bind), built
-    /// from this snapshot's certificates.
-    pub(crate) tls: Option<TlsAcceptor>,
+    /// The TLS server side of an HTTPS bind (or of the Terminate listeners of a TLS bind),
+    /// built from this snapshot's certificates.
+    pub(crate) tls: Option<ServerTls>,
     pub(crate) listeners: Vec<RuntimeListener>,
 }
 
@@ -96,6 +126,7 @@ impl Runtime {
             snapshot: Arc::new(Snapshot::default()),
             binds: Vec::new(),
             clusters: HashMap::new(),
+            rules: HashMap::default(),
         }
     }
 
@@ -114,10 +145,16 @@ impl Runtime {
         tls: &TlsContext,
     ) -> Self {
         let clusters = cluster::compile_all(&snapshot, previous, limits);
+        let clusters_kept = clusters.len() == previous.clusters.len()
+            && clusters
+                .iter()
+                .all(|(k, c)| previous.clusters.get(k).is_some_and(|p| Arc::ptr_eq(c, p)));
         let mut compiler = Compiler {
             clusters: &clusters,
+            clusters_kept,
+            previous,
             metrics,
-            rules: HashMap::new(),
+            rules: HashMap::with_capacity_and_hasher(previous.rules.len(), BuildAddressHasher::default()),
             routes: HashMap::new(),
         };
         let binds = snapshot
@@ -126,7 +163,7 @@ impl Runtime {
             .map(|bind| RuntimeBind {
                 address: bind.address,
                 protocol: bind.protocol,
-                tls: tls.server_config(bind).map(TlsAcceptor::from),
+                tls: tls.server_tls(bind),
                 listeners: bind
                     .listeners
                     .iter()
@@ -155,26 +192,40 @@ impl Runtime {
                     .collect(),
             })
             .collect();
+        let rules = compiler.rules;
         Self {
             snapshot,
             binds,
             clusters,
+            rules,
         }
     }
 }
 
 struct Compiler<'a> {
     clusters: &'a HashMap<ClusterKey, Arc<RuntimeCluster>>,
+    /// Every cluster is the previous view's (so every kept rule's targets still hold).
+    clusters_kept: bool,
+    /// The view being replaced, whose rules can be reused.
+    previous: &'a Runtime,
     metrics: &'a Metrics,
     /// Rules already compiled, by the address of their shared `Arc<Rule>`.
-    rules: HashMap<*const Rule, Arc<RuntimeRule>>,
+    rules: HashMap<usize, Arc<RuntimeRule>, BuildAddressHasher>,
     routes: HashMap<String, Arc<RouteMetrics>>,
 }
 
 impl Compiler<'_> {
     fn rule(&mut self, rule: &Arc<Rule>) -> Arc<RuntimeRule> {
-        if let Some(done) = self.rules.get(&Arc::as_ptr(rule)) {
+        let key = Arc::as_ptr(rule) as usize;
+        if let Some(done) = self.rules.get(&key) {
             return done.clone();
+        }
+        if let Some(kept) = self.previous.rules.get(&key)
+            && Arc::ptr_eq(&kept.rule, rule)
+            && (self.clusters_kept || self.same_clusters(rule))
+        {
+            self.rules.insert(key, kept.clone());
+            return kept.clone();
         }
         let label = rule.route.to_string();
         let metrics = match self.routes.get(&label) {
@@ -202,8 +253,32 @@ impl Compiler<'_> {
             total_weight,
             metrics,
         });
-        self.rules.insert(Arc::as_ptr(rule), compiled.clone());
+        self.rules.insert(key, compiled.clone());
         compiled
+    }
+
+    /// Whether every cluster `rule` sends to (or mirrors to) compiled to what the previous view
+    /// has, so that the previous view's compiled rule still holds.
+    fn same_clusters(&self, rule: &Rule) -> bool {
+        let same = |target: &BackendTarget| match target {
+            BackendTarget::Cluster(key) => match (self.clusters.get(key), self.previous.clusters.get(key)) {
+                (Some(now), Some(before)) => Arc::ptr_eq(now, before),
+                (None, None) => true,
+                _ => false,
+            },
+            BackendTarget::Invalid(_) => true,
+        };
+        let mirrors_same = |filters: &[Filter]| {
+            filters.iter().all(|f| match f {
+                Filter::Mirror(m) => same(&m.target),
+                _ => true,
+            })
+        };
+        mirrors_same(&rule.filters)
+            && rule
+                .backends
+                .iter()
+                .all(|b| same(&b.target) && mirrors_same(&b.filters))
     }
 
     fn target(&self, target: &BackendTarget) -> Result<Arc<RuntimeCluster>, ProxyError> {

@@ -20,12 +20,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 
 use crate::body::DownstreamBody;
 use crate::dataplane::Shared;
 use crate::forwarding::client_ip_value;
 use crate::proxy;
+use crate::tls::ServerTls;
 use transport::Transport;
 
 /// Where a bind, or the whole data plane, is in its life.
@@ -157,9 +158,9 @@ pub(crate) async fn accept_connection(
     local: SocketAddr,
     bind_phase: watch::Receiver<Phase>,
     permit: OwnedSemaphorePermit,
-    tls: Option<TlsAcceptor>,
+    tls: Option<ServerTls>,
 ) {
-    let Some(acceptor) = tls else {
+    let Some(tls) = tls else {
         let plain = Accepted {
             scheme: "http",
             sni: None,
@@ -168,7 +169,13 @@ pub(crate) async fn accept_connection(
         return serve_connection(shared, transport, client, local, Some(bind_phase), permit, plain).await;
     };
     let limit = shared.limits.header_read_timeout;
-    let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+    // The ClientHello is read first: it decides the cipher-suite order (`ServerTls::config_for`).
+    let handshake = async {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        let config = tls.config_for(&start.client_hello());
+        start.into_stream(config).await
+    };
+    let stream = match tokio::time::timeout(limit, handshake).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(client = %client, error = %e, "TLS handshake failed");

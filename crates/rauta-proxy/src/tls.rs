@@ -8,6 +8,9 @@
 //! catch-all listener's, else the least specific listener's. Among a listener's certificates the
 //! first whose key suits the client's signature algorithms wins (say, ECDSA before RSA).
 //!
+//! Each bind has two configurations that differ only in their cipher-suite order
+//! (`cipher_order`): the ClientHello picks one.
+//!
 //! Client certificate validation (the Gateway's `tls.frontend`) is part of the same
 //! configuration: `AllowValidOnly` fails the handshake without a certificate the CAs vouch for,
 //! `AllowInsecureFallback` asks for one and lets every client in.
@@ -29,6 +32,10 @@ use rustls::server::{
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 use rustls::{ServerConfig, version};
+
+use cipher_order::Preference;
+
+mod cipher_order;
 
 /// Sessions remembered for stateful resumption (TLS 1.2 session IDs), over all binds.
 const SESSION_CACHE_ENTRIES: usize = 4096;
@@ -62,33 +69,60 @@ impl TlsContext {
         }
     }
 
-    /// The server configuration of an HTTPS bind, or of the Terminate listeners of a TLS bind
+    /// The server configurations of an HTTPS bind, or of the Terminate listeners of a TLS bind
     /// (`None` for other binds): TLS 1.2 and 1.3, tickets and session IDs for resumption, and on
     /// HTTPS ALPN `h2` then `http/1.1` (a TLSRoute relays bytes, so it offers no ALPN).
-    pub(crate) fn server_config(&self, bind: &Bind) -> Option<Arc<ServerConfig>> {
+    pub(crate) fn server_tls(&self, bind: &Bind) -> Option<ServerTls> {
         let https = match bind.protocol {
             BindProtocol::Https => true,
             BindProtocol::Tls if bind.listeners.iter().any(|l| l.tls.is_some()) => false,
             _ => return None,
         };
-        let resolver = SniResolver::new(&bind.listeners, &self.provider);
-        let builder = ServerConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&version::TLS13, &version::TLS12])
-            .map_err(|e| tracing::error!(error = %e, bind = %bind.address, "TLS versions rejected"))
-            .ok()?;
-        let builder = match client_verifier(bind, &self.provider) {
-            Some(verifier) => builder.with_client_cert_verifier(verifier),
-            None => builder.with_no_client_auth(),
+        let resolver: Arc<dyn ResolvesServerCert> = Arc::new(SniResolver::new(&bind.listeners, &self.provider));
+        let verifier = client_verifier(bind, &self.provider);
+        let config = |preference| {
+            let provider = Arc::new(cipher_order::ordered(&self.provider, preference));
+            let builder = ServerConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[&version::TLS13, &version::TLS12])
+                .map_err(|e| tracing::error!(error = %e, bind = %bind.address, "TLS versions rejected"))
+                .ok()?;
+            let builder = match &verifier {
+                Some(verifier) => builder.with_client_cert_verifier(verifier.clone()),
+                None => builder.with_no_client_auth(),
+            };
+            let mut config = builder.with_cert_resolver(resolver.clone());
+            if https {
+                config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            }
+            config.ignore_client_order = true;
+            config.session_storage = self.sessions.clone();
+            if let Some(ticketer) = &self.ticketer {
+                config.ticketer = ticketer.clone();
+            }
+            Some(Arc::new(config))
         };
-        let mut config = builder.with_cert_resolver(Arc::new(resolver));
-        if https {
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Some(ServerTls {
+            aes_first: config(Preference::Aes)?,
+            chacha_first: config(Preference::ChaCha)?,
+        })
+    }
+}
+
+/// The TLS server side of a bind: one configuration per cipher-suite order, sharing the
+/// certificates, client validation, tickets and session cache.
+#[derive(Clone)]
+pub(crate) struct ServerTls {
+    aes_first: Arc<ServerConfig>,
+    chacha_first: Arc<ServerConfig>,
+}
+
+impl ServerTls {
+    /// The configuration to complete the handshake this ClientHello starts.
+    pub(crate) fn config_for(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
+        match cipher_order::preference(hello, &self.aes_first.crypto_provider().cipher_suites) {
+            Preference::Aes => self.aes_first.clone(),
+            Preference::ChaCha => self.chacha_first.clone(),
         }
-        config.session_storage = self.sessions.clone();
-        if let Some(ticketer) = &self.ticketer {
-            config.ticketer = ticketer.clone();
-        }
-        Some(Arc::new(config))
     }
 }
 

@@ -21,7 +21,6 @@ use crate::clusters::ClusterCatalog;
 use crate::gateway::GatewayState;
 use crate::index::{Entry, Index};
 use crate::problem::Problem;
-use crate::route::CompiledRoute;
 use crate::route::attach::Attachment;
 use crate::status::{Cond, ResourceStatus, Status, conditions};
 use crate::{CONTROLLER_NAME, GATEWAY_GROUP};
@@ -157,22 +156,21 @@ pub(crate) fn for_service_port(
 pub(crate) fn statuses(
     index: &Index<'_>,
     gateways: &[GatewayState<'_>],
-    routes: &[CompiledRoute<'_>],
-    attachments: &[Attachment],
+    attachments: &[Attachment<'_>],
     catalog: &ClusterCatalog,
 ) -> (Vec<ResourceStatus>, Vec<Problem>) {
+    if index.backend_tls_policies.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
     // Services each Gateway sends traffic to.
-    let mut services: BTreeMap<usize, BTreeSet<(String, String)>> = BTreeMap::new();
+    let mut services: BTreeMap<usize, BTreeSet<(&str, &str)>> = BTreeMap::new();
     for a in attachments {
-        for e in &routes[a.route].entries {
+        for e in a.entries {
             for b in &e.rule.backends {
                 if let BackendTarget::Cluster(key) = &b.target
-                    && let Some((ns, svc)) = catalog.service_of(key)
+                    && let Some(service) = catalog.service_of(key)
                 {
-                    services
-                        .entry(a.gateway)
-                        .or_default()
-                        .insert((ns.to_owned(), svc.to_owned()));
+                    services.entry(a.gateway).or_default().insert(service);
                 }
             }
         }
@@ -208,9 +206,7 @@ pub(crate) fn statuses(
         for (gi, gw) in gateways.iter().enumerate() {
             let used = services.get(&gi).is_some_and(|s| {
                 policy.resource.spec.target_refs.iter().any(|t| {
-                    t.group.is_empty()
-                        && t.kind == "Service"
-                        && s.contains(&(policy.namespace.to_owned(), t.name.clone()))
+                    t.group.is_empty() && t.kind == "Service" && s.contains(&(policy.namespace, t.name.as_str()))
                 })
             });
             if !used {

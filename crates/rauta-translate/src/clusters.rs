@@ -44,6 +44,22 @@ impl ClusterCatalog {
         key
     }
 
+    /// Every Service port, by key, in a list of its exact size (a map's node of thousands of
+    /// kept one-port catalogs would take over a kilobyte each).
+    pub fn into_ports(self) -> Vec<(ClusterKey, ServicePort)> {
+        self.ports.into_iter().collect()
+    }
+
+    /// Adds the Service ports of `ports` that this catalog does not have yet (by key: the first
+    /// registration of a key wins, as with [`Self::register`]).
+    pub fn merge(&mut self, ports: &[(ClusterKey, ServicePort)]) {
+        for (key, port) in ports {
+            if !self.ports.contains_key(key) {
+                self.ports.insert(key.clone(), port.clone());
+            }
+        }
+    }
+
     /// Whether the cluster of `key` speaks TLS (a BackendTLSPolicy targets its Service port).
     pub fn speaks_tls(&self, key: &ClusterKey) -> bool {
         self.ports.get(key).is_some_and(|p| p.tls.is_some())

@@ -5,6 +5,7 @@ mod backend_client;
 mod certificates;
 mod conflicts;
 mod frontend;
+mod listener_sets;
 mod listeners;
 mod status;
 
@@ -15,8 +16,9 @@ use gateway_api::experimental::gateways::Gateway;
 use rauta_ir::Certificate;
 
 pub(crate) use conflicts::across_gateways;
+pub(crate) use listener_sets::ListenerSetState;
 pub(crate) use listeners::{ListenerState, Protocol};
-pub(crate) use status::status;
+pub(crate) use status::{listener_set_status, status};
 
 use crate::gateway_class::Classes;
 use crate::index::{Entry, Index};
@@ -38,8 +40,11 @@ pub(crate) struct GatewayState<'a> {
     pub rejection: Option<GatewayRejection>,
     /// Requested IPs (empty: the unspecified address).
     pub addresses: Vec<IpAddr>,
-    /// Listeners in spec order.
+    /// The Gateway's listeners in spec order, then those of the ListenerSets it admits (oldest
+    /// ListenerSet first; `ListenerState::set` says whose).
     pub listeners: Vec<ListenerState>,
+    /// The ListenerSets whose parent is this Gateway, oldest first.
+    pub sets: Vec<ListenerSetState<'a>>,
     /// Some client certificate validation is `AllowInsecureFallback`.
     pub insecure_frontend: bool,
     /// `spec.tls.backend.clientCertificateRef`, resolved (`None`: the Gateway sets none). An
@@ -58,6 +63,18 @@ impl GatewayState<'_> {
         self.rejection.is_none() && self.listeners.get(i).is_some_and(ListenerState::servable)
     }
 
+    /// The listeners declared by the Gateway itself (`None`) or by its ListenerSet `Some(k)`,
+    /// with their indices into `listeners`.
+    pub fn listeners_of(&self, set: Option<usize>) -> impl Iterator<Item = (usize, &ListenerState)> {
+        self.listeners.iter().enumerate().filter(move |(_, l)| l.set == set)
+    }
+
+    /// Whether ListenerSet `k` is accepted: admitted, and at least one of its listeners is valid.
+    pub fn set_accepted(&self, k: usize) -> bool {
+        self.sets.get(k).is_some_and(|s| s.not_allowed.is_none())
+            && self.listeners_of(Some(k)).any(|(_, l)| l.valid_in_set())
+    }
+
     /// The certificate this Gateway presents to TLS backends, when it has a usable one.
     pub fn client_certificate(&self) -> Option<&Certificate> {
         self.backend_client.as_ref()?.as_ref().ok()
@@ -65,7 +82,7 @@ impl GatewayState<'_> {
 
     /// Reports a Gateway none of whose listeners is valid.
     pub fn report(&self, problems: &mut Vec<Problem>) {
-        if self.rejection.is_none() && !self.listeners.iter().any(ListenerState::accepted) {
+        if self.rejection.is_none() && !self.listeners_of(None).any(|(_, l)| l.accepted()) {
             problems.push(
                 self.entry
                     .subject()
@@ -140,15 +157,13 @@ pub(crate) fn evaluate<'a>(
         if let Some(Err((reason, message))) = &backend_client {
             problems.push(subject.error(backend_client::FIELD, format!("{reason}: {message}")));
         }
-        if spec.allowed_listeners.is_some() {
-            problems.push(subject.warning("spec.allowedListeners", "ListenerSets are not supported; ignored"));
-        }
         let mut names = BTreeSet::new();
         let mut listeners = Vec::with_capacity(spec.listeners.len());
         for (i, l) in spec.listeners.iter().enumerate() {
             let field = format!("spec.listeners[{i}]");
             let mut state = ListenerState::from_spec(l, &field, &subject, problems);
-            state.resolve_certificates(l, index, entry.namespace, &field, &subject, problems);
+            let by = certificates::Referrer::gateway(entry.namespace);
+            state.resolve_certificates(l, index, by, &field, &subject, problems);
             if state.protocol == Protocol::Https
                 && state.rejection.is_none()
                 && let Some(validation) = state.port.and_then(|p| frontend.for_port(p))
@@ -163,14 +178,17 @@ pub(crate) fn evaluate<'a>(
             listeners.push(state);
         }
         conflicts::within_gateway(&mut listeners, &subject, problems);
+        let sets = listener_sets::evaluate(index, entry, &frontend, &mut listeners, problems);
         out.push(GatewayState {
             entry: *entry,
             rejection,
             addresses,
             listeners,
+            sets,
             insecure_frontend: frontend.insecure(),
             backend_client,
         });
     }
+    listener_sets::report_orphans(index, problems);
     out
 }

@@ -1,6 +1,7 @@
 //! Lookup tables over [`Inputs`]: resources by name, in a stable order, duplicates reported once.
 
 use std::collections::{BTreeMap, btree_map};
+use std::sync::Arc;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::experimental::gatewayclasses::GatewayClass;
@@ -11,6 +12,7 @@ use gateway_api::experimental::referencegrants::ReferenceGrant;
 use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::experimental::tlsroutes::TlsRoute;
 use gateway_api::experimental::udproutes::UdpRoute;
+use gateway_api::listenersets::ListenerSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -46,6 +48,7 @@ macro_rules! resource {
 
 resource!(GatewayClass, "GatewayClass", false);
 resource!(Gateway, "Gateway", true);
+resource!(ListenerSet, "ListenerSet", true);
 resource!(HttpRoute, "HTTPRoute", true);
 resource!(GrpcRoute, "GRPCRoute", true);
 resource!(TlsRoute, "TLSRoute", true);
@@ -63,7 +66,8 @@ resource!(BackendTlsPolicy, "BackendTLSPolicy", true);
 #[derive(Debug)]
 pub(crate) struct Entry<'a, T> {
     pub source: Option<&'a Source>,
-    pub resource: &'a T,
+    /// The shared resource: its address identifies this version of it (see `Translator`).
+    pub resource: &'a Arc<T>,
     /// Namespace; empty for cluster-scoped kinds.
     pub namespace: &'a str,
     pub name: &'a str,
@@ -117,6 +121,8 @@ pub(crate) struct Index<'a> {
     pub classes: BTreeMap<&'a str, Entry<'a, GatewayClass>>,
     /// Gateways, oldest first.
     pub gateways: Vec<Entry<'a, Gateway>>,
+    /// ListenerSets, oldest first (the order their listeners rank in after the Gateway's own).
+    pub listener_sets: Vec<Entry<'a, ListenerSet>>,
     /// HTTPRoutes, oldest first (the spec's tie-break between routes).
     pub routes: Vec<Entry<'a, HttpRoute>>,
     /// GRPCRoutes, oldest first.
@@ -150,18 +156,13 @@ impl<'a> Index<'a> {
             .into_iter()
             .map(|((_, n), e)| (n, e))
             .collect();
-        let mut gateways: Vec<_> = unique(&inputs.gateways, problems).into_values().collect();
-        gateways.sort_by_key(Entry::age_key);
-        let mut routes: Vec<_> = unique(&inputs.http_routes, problems).into_values().collect();
-        routes.sort_by_key(Entry::age_key);
-        let mut grpc_routes: Vec<_> = unique(&inputs.grpc_routes, problems).into_values().collect();
-        grpc_routes.sort_by_key(Entry::age_key);
-        let mut tls_routes: Vec<_> = unique(&inputs.tls_routes, problems).into_values().collect();
-        tls_routes.sort_by_key(Entry::age_key);
-        let mut tcp_routes: Vec<_> = unique(&inputs.tcp_routes, problems).into_values().collect();
-        tcp_routes.sort_by_key(Entry::age_key);
-        let mut udp_routes: Vec<_> = unique(&inputs.udp_routes, problems).into_values().collect();
-        udp_routes.sort_by_key(Entry::age_key);
+        let gateways = oldest_first(&inputs.gateways, problems);
+        let listener_sets = oldest_first(&inputs.listener_sets, problems);
+        let routes = oldest_first(&inputs.http_routes, problems);
+        let grpc_routes = oldest_first(&inputs.grpc_routes, problems);
+        let tls_routes = oldest_first(&inputs.tls_routes, problems);
+        let tcp_routes = oldest_first(&inputs.tcp_routes, problems);
+        let udp_routes = oldest_first(&inputs.udp_routes, problems);
         let mut grants: BTreeMap<_, Vec<_>> = BTreeMap::new();
         for ((ns, _), e) in unique(&inputs.reference_grants, problems) {
             grants.entry(ns).or_default().push(e);
@@ -180,11 +181,11 @@ impl<'a> Index<'a> {
         }
         let secrets = unique(&inputs.secrets, problems);
         let config_maps = unique(&inputs.config_maps, problems);
-        let mut backend_tls_policies: Vec<_> = unique(&inputs.backend_tls_policies, problems).into_values().collect();
-        backend_tls_policies.sort_by_key(Entry::age_key);
+        let backend_tls_policies = oldest_first(&inputs.backend_tls_policies, problems);
         Self {
             classes,
             gateways,
+            listener_sets,
             routes,
             grpc_routes,
             tls_routes,
@@ -220,45 +221,86 @@ fn unique<'a, T: Resource>(
 ) -> BTreeMap<(&'a str, &'a str), Entry<'a, T>> {
     let mut out: BTreeMap<(&str, &str), Entry<'a, T>> = BTreeMap::new();
     for item in items {
-        let meta = item.resource.meta();
-        let namespace = if T::NAMESPACED {
-            meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
-        } else {
-            ""
-        };
-        let Some(name) = meta.name.as_deref() else {
-            let subject = Subject {
-                source: item.source.as_ref(),
-                kind: T::KIND,
-                namespace: None,
-                name: "(unnamed)",
-            };
-            problems.push(subject.error("metadata.name", "a name is required; resource ignored"));
+        let Some(entry) = entry_of(item, problems) else {
             continue;
         };
-        let entry = Entry {
-            source: item.source.as_ref(),
-            resource: &*item.resource,
-            namespace,
-            name,
-        };
-        match out.entry((namespace, name)) {
-            btree_map::Entry::Occupied(first) => {
-                let at = first
-                    .get()
-                    .source
-                    .map(|s| format!(" (first defined in {s})"))
-                    .unwrap_or_default();
-                problems.push(
-                    entry
-                        .subject()
-                        .error("", format!("defined twice{at}; this copy is ignored")),
-                );
-            }
+        match out.entry((entry.namespace, entry.name)) {
+            btree_map::Entry::Occupied(first) => duplicate(first.get(), &entry, problems),
             btree_map::Entry::Vacant(slot) => {
                 slot.insert(entry);
             }
         }
     }
     out
+}
+
+/// Resources of one kind, oldest first (see [`Entry::age_key`]); the first of duplicates wins.
+///
+/// Sorted rather than hashed: providers list thousands of routes mostly in name order already,
+/// and a stable sort of such a list only checks it.
+fn oldest_first<'a, T: Resource>(items: &'a [Sourced<T>], problems: &mut Vec<Problem>) -> Vec<Entry<'a, T>> {
+    let mut found = Vec::new();
+    let mut out: Vec<(usize, Entry<'a, T>)> = Vec::with_capacity(items.len());
+    for (position, item) in items.iter().enumerate() {
+        let mut unnamed = Vec::new();
+        match entry_of(item, &mut unnamed) {
+            Some(entry) => out.push((position, entry)),
+            None => found.extend(unnamed.into_iter().map(|p| (position, p))),
+        }
+    }
+    // Stable: a name's duplicates end up next to each other, in input order.
+    out.sort_by(|(_, a), (_, b)| (a.namespace, a.name).cmp(&(b.namespace, b.name)));
+    out.dedup_by(|(position, later), (_, first)| {
+        let same = (later.namespace, later.name) == (first.namespace, first.name);
+        if same {
+            let mut copy = Vec::new();
+            duplicate(first, later, &mut copy);
+            found.extend(copy.into_iter().map(|p| (*position, p)));
+        }
+        same
+    });
+    // Problems in input order, as they would be found one resource at a time.
+    found.sort_by_key(|(position, _)| *position);
+    problems.extend(found.into_iter().map(|(_, p)| p));
+    out.sort_by_key(|(_, e)| e.age_key());
+    out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// A resource with its identity resolved; an unnamed one is reported.
+fn entry_of<'a, T: Resource>(item: &'a Sourced<T>, problems: &mut Vec<Problem>) -> Option<Entry<'a, T>> {
+    let meta = item.resource.meta();
+    let namespace = if T::NAMESPACED {
+        meta.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+    } else {
+        ""
+    };
+    let Some(name) = meta.name.as_deref() else {
+        let subject = Subject {
+            source: item.source.as_ref(),
+            kind: T::KIND,
+            namespace: None,
+            name: "(unnamed)",
+        };
+        problems.push(subject.error("metadata.name", "a name is required; resource ignored"));
+        return None;
+    };
+    Some(Entry {
+        source: item.source.as_ref(),
+        resource: &item.resource,
+        namespace,
+        name,
+    })
+}
+
+/// Reports `entry`, a second resource named like `first`.
+fn duplicate<T: Resource>(first: &Entry<'_, T>, entry: &Entry<'_, T>, problems: &mut Vec<Problem>) {
+    let at = first
+        .source
+        .map(|s| format!(" (first defined in {s})"))
+        .unwrap_or_default();
+    problems.push(
+        entry
+            .subject()
+            .error("", format!("defined twice{at}; this copy is ignored")),
+    );
 }

@@ -1,20 +1,19 @@
 //! The IR snapshot: programmed listeners grouped by socket, their virtual hosts and sorted routes.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rauta_ir::route::HostnameMatch;
 use rauta_ir::{
     BackendTarget, Bind, BindProtocol, Certificate, Cluster, ClusterKey, Filter, Listener, ListenerRef, ListenerTls,
-    RouteEntry, Rule, Snapshot, VirtualHost,
+    RouteEntry, Rule, SetRef, Snapshot, VirtualHost,
 };
 
 use crate::clusters::ClusterCatalog;
 use crate::gateway::{GatewayState, Protocol};
 use crate::index::Index;
-use crate::route::CompiledRoute;
 use crate::route::attach::Attachment;
 
 /// Builds the snapshot. Listeners of every accepted Gateway that are programmed bind each of the
@@ -22,11 +21,10 @@ use crate::route::attach::Attachment;
 pub(crate) fn build(
     index: &Index<'_>,
     gateways: &[GatewayState<'_>],
-    routes: &[CompiledRoute<'_>],
-    attachments: &[Attachment],
+    attachments: &[Attachment<'_>],
     catalog: &ClusterCatalog,
 ) -> Snapshot {
-    let mut by_listener: BTreeMap<(usize, usize), Vec<&Attachment>> = BTreeMap::new();
+    let mut by_listener: BTreeMap<(usize, usize), Vec<&Attachment<'_>>> = BTreeMap::new();
     for a in attachments {
         by_listener.entry((a.gateway, a.listener)).or_default().push(a);
     }
@@ -42,14 +40,15 @@ pub(crate) fn build(
                 name: ListenerRef {
                     namespace: gw.entry.namespace.to_owned(),
                     gateway: gw.entry.name.to_owned(),
+                    set: l.set.and_then(|k| gw.sets.get(k)).map(|s| SetRef {
+                        namespace: s.entry.namespace.to_owned(),
+                        name: s.entry.name.to_owned(),
+                    }),
                     section: l.name.clone(),
                 },
                 hostname: l.hostname.clone(),
                 port,
-                virtual_hosts: virtual_hosts(
-                    by_listener.get(&(gi, li)).map(Vec::as_slice).unwrap_or_default(),
-                    routes,
-                ),
+                virtual_hosts: virtual_hosts(by_listener.get(&(gi, li)).map(Vec::as_slice).unwrap_or_default()),
                 tls: l.certificates.as_ref().map(|c| ListenerTls {
                     certificates: c.certificates.clone(),
                     client_validation: l.client_validation.clone(),
@@ -220,31 +219,45 @@ fn hostname_cmp(a: &HostnameMatch, b: &HostnameMatch) -> Ordering {
 /// (that hostname, most specific first; match precedence; route age and name; rule index;
 /// match index). The data plane takes the first virtual host matching the Host and the first
 /// entry matching the request, and never falls through to another virtual host.
-fn virtual_hosts(attachments: &[&Attachment], routes: &[CompiledRoute<'_>]) -> Vec<VirtualHost> {
-    let mut by_host: HashMap<&HostnameMatch, Vec<&Attachment>> = HashMap::new();
+fn virtual_hosts(attachments: &[&Attachment<'_>]) -> Vec<VirtualHost> {
+    let mut by_host: HashMap<&HostnameMatch, Vec<&Attachment<'_>>> = HashMap::new();
+    // Consecutive routes usually serve the same hostname: a run of them is hashed once.
+    let mut run: Option<(&HostnameMatch, Vec<&Attachment<'_>>)> = None;
     for a in attachments {
-        for h in &a.hostnames {
-            by_host.entry(h).or_default().push(a);
+        for h in a.hostnames {
+            match &mut run {
+                Some((host, list)) if *host == h => list.push(a),
+                _ => {
+                    if let Some((host, mut list)) = run.replace((h, vec![a])) {
+                        by_host.entry(host).or_default().append(&mut list);
+                    }
+                }
+            }
         }
     }
+    if let Some((host, mut list)) = run {
+        by_host.entry(host).or_default().append(&mut list);
+    }
+    let routes = attachments.iter().map(|a| a.route + 1).max().unwrap_or(0);
     let mut hosts: Vec<&HostnameMatch> = by_host.keys().copied().collect();
     hosts.sort_by(|a, b| hostname_cmp(a, b));
     hosts
         .into_iter()
         .map(|host| {
-            let mut items = Vec::new();
-            let mut seen = HashSet::new();
+            let mut items = Vec::with_capacity(attachments.iter().map(|a| a.entries.len()).sum());
+            let mut seen = vec![false; routes];
             // Most specific covering hostname first, so a route listed under several keeps its best.
             for (rank, via) in coverers(host).iter().enumerate() {
                 for a in by_host.get(via).into_iter().flatten() {
-                    if !seen.insert(a.route) {
+                    if std::mem::replace(&mut seen[a.route], true) {
                         continue;
                     }
-                    for e in &routes[a.route].entries {
+                    for e in a.entries {
                         items.push((rank, e.precedence, a.route, e.rule_index, e.match_index, e));
                     }
                 }
             }
+            // Mostly in order already (routes come oldest first): the stable sort merges runs.
             items.sort_by_key(|x| (x.0, x.1, x.2, x.3, x.4));
             let routes = items
                 .into_iter()
@@ -267,6 +280,7 @@ fn cluster_keys(rule: &Rule, keys: &mut BTreeSet<ClusterKey>) {
         for f in filters {
             if let Filter::Mirror(m) = f
                 && let BackendTarget::Cluster(k) = &m.target
+                && !keys.contains(k)
             {
                 keys.insert(k.clone());
             }
@@ -274,7 +288,10 @@ fn cluster_keys(rule: &Rule, keys: &mut BTreeSet<ClusterKey>) {
     };
     mirrors(&rule.filters, keys);
     for b in &rule.backends {
-        if let BackendTarget::Cluster(k) = &b.target {
+        // Looked up before cloning: thousands of rules usually share a few clusters.
+        if let BackendTarget::Cluster(k) = &b.target
+            && !keys.contains(k)
+        {
             keys.insert(k.clone());
         }
         mirrors(&b.filters, keys);

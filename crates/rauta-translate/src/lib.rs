@@ -30,13 +30,18 @@ mod parse;
 mod problem;
 mod reference_grant;
 mod route;
+mod route_cache;
 mod status;
+mod translator;
 
 pub use gateway_class::SUPPORTED_FEATURES;
 pub use inputs::{Inputs, Source, Sourced};
 pub use parse::{ParseError, ResourceError, parse_documents};
 pub use problem::{Problem, Severity};
 pub use status::{ConditionTarget, ResourceStatus, Status};
+pub use translator::Translator;
+
+use std::sync::Arc;
 
 /// The `controllerName` of Rauta's GatewayClasses.
 pub const CONTROLLER_NAME: &str = "rauta.io/gateway-controller";
@@ -49,70 +54,17 @@ pub(crate) const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 pub struct Translation {
     /// What the data plane serves.
     pub snapshot: rauta_ir::Snapshot,
-    /// The status of every GatewayClass, Gateway and HTTPRoute Rauta is responsible for, in that
-    /// order, each sorted by name. Conditions carry the Unix epoch as `lastTransitionTime`.
-    pub statuses: Vec<ResourceStatus>,
+    /// The status of every GatewayClass, Gateway, ListenerSet, route and BackendTLSPolicy Rauta is
+    /// responsible for, in that order, each sorted by name. Conditions carry the Unix epoch as `lastTransitionTime`.
+    /// Shared: a [`Translator`] hands an unchanged route's status to the next translation as is.
+    pub statuses: Vec<Arc<ResourceStatus>>,
     /// Everything wrong with the inputs: each `False` condition has at least one error naming the
     /// field that caused it; ignored settings are warnings.
     pub problems: Vec<Problem>,
 }
 
-/// Translates the inputs into a snapshot, statuses and problems.
+/// Translates the inputs into a snapshot, statuses and problems, from scratch (a
+/// [`Translator`] reuses what did not change since its previous translation).
 pub fn translate(inputs: &Inputs) -> Translation {
-    let mut problems = Vec::new();
-    let mut statuses = Vec::new();
-    let index = index::Index::build(inputs, &mut problems);
-    let classes = gateway_class::reconcile(&index, &mut statuses, &mut problems);
-    let mut gateways = gateway::evaluate(&index, &classes, &mut problems);
-    gateway::across_gateways(&mut gateways, &mut problems);
-    for gw in &gateways {
-        gw.report(&mut problems);
-    }
-    let mut catalog = clusters::ClusterCatalog::default();
-    let mut routes: Vec<_> = index
-        .routes
-        .iter()
-        .map(|r| route::compile(*r, &index, &mut catalog))
-        .collect();
-    routes.extend(
-        index
-            .grpc_routes
-            .iter()
-            .map(|r| route::grpc::compile(*r, &index, &mut catalog)),
-    );
-    routes.extend(
-        index
-            .tls_routes
-            .iter()
-            .map(|r| route::stream::compile_tls(*r, &index, &mut catalog)),
-    );
-    routes.extend(
-        index
-            .tcp_routes
-            .iter()
-            .map(|r| route::stream::compile_tcp(*r, &index, &mut catalog)),
-    );
-    routes.extend(
-        index
-            .udp_routes
-            .iter()
-            .map(|r| route::stream::compile_udp(*r, &index, &mut catalog)),
-    );
-    // Oldest first across kinds: route ties go to the oldest route.
-    routes.sort_by_key(|r| r.meta.age);
-    let mut route_statuses = Vec::new();
-    let attachments = route::attach::attach(&index, &routes, &mut gateways, &mut route_statuses, &mut problems);
-    let gateway_statuses: Vec<_> = gateways.iter().map(gateway::status).collect();
-    let (policy_statuses, policy_problems) = backend_tls::statuses(&index, &gateways, &routes, &attachments, &catalog);
-    problems.extend(policy_problems);
-    for mut list in [gateway_statuses, route_statuses, policy_statuses] {
-        list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        statuses.extend(list);
-    }
-    let snapshot = ir_build::build(&index, &gateways, &routes, &attachments, &catalog);
-    Translation {
-        snapshot,
-        statuses,
-        problems,
-    }
+    Translator::new().translate(inputs)
 }

@@ -1,10 +1,11 @@
-//! `allowedRoutes.namespaces`: which namespaces may attach routes to a listener.
+//! `allowedRoutes.namespaces`: which namespaces may attach routes to a listener; and
+//! `allowedListeners.namespaces`: which namespaces may attach ListenerSets to a Gateway.
 
 use std::collections::BTreeMap;
 
 use gateway_api::experimental::gateways::{
-    GatewayListenersAllowedRoutesNamespaces, GatewayListenersAllowedRoutesNamespacesFrom,
-    GatewayListenersAllowedRoutesNamespacesSelector,
+    GatewayAllowedListeners, GatewayAllowedListenersNamespacesFrom, GatewayListenersAllowedRoutesNamespaces,
+    GatewayListenersAllowedRoutesNamespacesFrom, GatewayListenersAllowedRoutesNamespacesSelector,
 };
 
 /// Which route namespaces a listener admits.
@@ -51,6 +52,25 @@ impl NamespacePolicy {
         }
     }
 
+    /// Reads a Gateway's `allowedListeners`: none when absent or `from: None` (the default).
+    pub fn for_listener_sets(spec: Option<&GatewayAllowedListeners>) -> Result<Self, String> {
+        let namespaces = spec.and_then(|a| a.namespaces.as_ref());
+        match namespaces.and_then(|n| n.from.as_ref()) {
+            None | Some(GatewayAllowedListenersNamespacesFrom::None) => Ok(Self::Nothing),
+            Some(GatewayAllowedListenersNamespacesFrom::Same) => Ok(Self::Same),
+            Some(GatewayAllowedListenersNamespacesFrom::All) => Ok(Self::All),
+            Some(GatewayAllowedListenersNamespacesFrom::Selector) => match namespaces.and_then(|n| n.selector.as_ref())
+            {
+                Some(selector) => {
+                    let expressions = selector.match_expressions.iter().flatten();
+                    let expressions = expressions.map(|e| (e.key.as_str(), e.operator.as_str(), e.values.as_deref()));
+                    LabelSelector::from_parts(selector.match_labels.as_ref(), expressions).map(Self::Selector)
+                }
+                None => Err("from: Selector needs a selector".to_owned()),
+            },
+        }
+    }
+
     /// Whether a route in `route_ns` may attach to a listener of a Gateway in `gateway_ns`.
     pub fn admits(&self, route_ns: &str, gateway_ns: &str, labels: impl FnOnce() -> BTreeMap<String, String>) -> bool {
         match self {
@@ -64,17 +84,28 @@ impl NamespacePolicy {
 
 impl LabelSelector {
     fn from_spec(spec: &GatewayListenersAllowedRoutesNamespacesSelector) -> Result<Self, String> {
-        let labels = spec.match_labels.clone().unwrap_or_default();
+        let expressions = spec.match_expressions.iter().flatten();
+        let expressions = expressions.map(|e| (e.key.as_str(), e.operator.as_str(), e.values.as_deref()));
+        Self::from_parts(spec.match_labels.as_ref(), expressions)
+    }
+
+    /// Builds a selector from `matchLabels` and `matchExpressions` as `(key, operator, values)`
+    /// (the Gateway API repeats the selector type per field; they all have this shape).
+    fn from_parts<'s>(
+        match_labels: Option<&BTreeMap<String, String>>,
+        match_expressions: impl Iterator<Item = (&'s str, &'s str, Option<&'s [String]>)>,
+    ) -> Result<Self, String> {
+        let labels = match_labels.cloned().unwrap_or_default();
         let mut expressions = Vec::new();
-        for e in spec.match_expressions.iter().flatten() {
-            let values = e.values.clone().unwrap_or_default();
-            let key = e.key.clone();
-            let expression = match e.operator.as_str() {
+        for (key, operator, values) in match_expressions {
+            let values = values.map(<[String]>::to_vec).unwrap_or_default();
+            let key = key.to_owned();
+            let expression = match operator {
                 "In" | "NotIn" if values.is_empty() => {
-                    return Err(format!("operator {} on key {key:?} needs values", e.operator));
+                    return Err(format!("operator {operator} on key {key:?} needs values"));
                 }
                 "Exists" | "DoesNotExist" if !values.is_empty() => {
-                    return Err(format!("operator {} on key {key:?} takes no values", e.operator));
+                    return Err(format!("operator {operator} on key {key:?} takes no values"));
                 }
                 "In" => Expression::In(key, values),
                 "NotIn" => Expression::NotIn(key, values),

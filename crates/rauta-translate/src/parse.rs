@@ -1,5 +1,7 @@
 //! Multi-document YAML → [`Inputs`], with errors that name the file, document, resource and field.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
@@ -89,6 +91,7 @@ fn at(field: &str) -> String {
 enum Kind {
     GatewayClass,
     Gateway,
+    ListenerSet,
     HttpRoute,
     GrpcRoute,
     TlsRoute,
@@ -112,6 +115,7 @@ impl Kind {
         let found = match kind {
             "GatewayClass" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::GatewayClass),
             "Gateway" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::Gateway),
+            "ListenerSet" if gateway => (version == "v1").then_some(Self::ListenerSet),
             "HTTPRoute" if gateway => matches!(version, "v1" | "v1beta1").then_some(Self::HttpRoute),
             "GRPCRoute" if gateway => matches!(version, "v1" | "v1alpha2").then_some(Self::GrpcRoute),
             "TLSRoute" if gateway => matches!(version, "v1" | "v1alpha3" | "v1alpha2").then_some(Self::TlsRoute),
@@ -144,9 +148,10 @@ impl Kind {
 pub fn parse_documents(text: &str, file: &str, inputs: &mut Inputs) -> Result<Vec<Problem>, ParseError> {
     let mut staged = Inputs::default();
     let mut warnings = Vec::new();
+    let file: Arc<str> = file.into();
     for (document, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let origin = Source {
-            file: file.to_owned(),
+            file: Arc::clone(&file),
             document,
         };
         let value = Value::deserialize(de).map_err(|e| ParseError::Yaml {
@@ -244,6 +249,7 @@ fn add(
     let result = match kind {
         Kind::GatewayClass => decode(value, &mut unknown).map(|r| staged.gateway_classes.push(Sourced::new(source, r))),
         Kind::Gateway => decode(value, &mut unknown).map(|r| staged.gateways.push(Sourced::new(source, r))),
+        Kind::ListenerSet => decode(value, &mut unknown).map(|r| staged.listener_sets.push(Sourced::new(source, r))),
         Kind::HttpRoute => decode(value, &mut unknown).map(|r| staged.http_routes.push(Sourced::new(source, r))),
         Kind::GrpcRoute => decode(value, &mut unknown).map(|r| staged.grpc_routes.push(Sourced::new(source, r))),
         Kind::TlsRoute => decode(value, &mut unknown).map(|r| staged.tls_routes.push(Sourced::new(source, r))),

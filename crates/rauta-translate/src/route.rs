@@ -18,6 +18,7 @@ use rauta_ir::{ClusterKey, RouteKind, RouteRef, Rule};
 
 use crate::clusters::ClusterCatalog;
 use crate::index::{Entry, Index, Resource};
+use crate::inputs::Source;
 use crate::problem::{Problem, Subject};
 use crate::status::Cond;
 use backends::{BackendSpec, Unresolved};
@@ -36,36 +37,54 @@ pub(crate) struct CompiledEntry {
     pub match_index: usize,
 }
 
-/// Who a route is, whatever its kind.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RouteMeta<'a> {
+/// Who a route is, whatever its kind. Owned, so that a compiled route can outlive the inputs it
+/// was compiled from (the [`crate::Translator`] keeps it for the next translation).
+#[derive(Clone, Debug)]
+pub(crate) struct RouteMeta {
     pub kind: RouteKind,
-    pub subject: Subject<'a>,
-    pub namespace: &'a str,
-    pub name: &'a str,
+    pub source: Option<Source>,
+    pub namespace: String,
+    pub name: String,
     pub generation: Option<i64>,
-    /// Oldest first, then `namespace/name` (see [`Entry::age_key`]).
-    pub age: (bool, Option<Timestamp>, &'a str, &'a str),
+    /// Whether `creationTimestamp` is absent, and its value (see [`Entry::age_key`]).
+    created: (bool, Option<Timestamp>),
 }
 
-impl<'a> RouteMeta<'a> {
-    fn of<T: Resource>(kind: RouteKind, entry: &Entry<'a, T>) -> Self {
+impl RouteMeta {
+    fn of<T: Resource>(kind: RouteKind, entry: &Entry<'_, T>) -> Self {
+        let (missing, created, _, _) = entry.age_key();
         Self {
             kind,
-            subject: entry.subject(),
-            namespace: entry.namespace,
-            name: entry.name,
+            source: entry.source.cloned(),
+            namespace: entry.namespace.to_owned(),
+            name: entry.name.to_owned(),
             generation: entry.generation(),
-            age: entry.age_key(),
+            created: (missing, created),
         }
+    }
+
+    /// The subject of problems about this route.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            source: self.source.as_ref(),
+            kind: self.kind.as_str(),
+            namespace: Some(&self.namespace),
+            name: &self.name,
+        }
+    }
+
+    /// Oldest first, then `namespace/name` (see [`Entry::age_key`]).
+    pub fn age(&self) -> (bool, Option<Timestamp>, &str, &str) {
+        (self.created.0, self.created.1, &self.namespace, &self.name)
     }
 }
 
 /// A route after validation: what it serves and the route-wide conditions.
 #[derive(Debug)]
-pub(crate) struct CompiledRoute<'a> {
-    pub meta: RouteMeta<'a>,
-    /// `spec.parentRefs` (a GRPCRoute's have the same shape as an HTTPRoute's).
+pub(crate) struct CompiledRoute {
+    pub meta: RouteMeta,
+    /// `spec.parentRefs` (a GRPCRoute's have the same shape as an HTTPRoute's), until the route
+    /// is attached (the translator then drops them: a kept route is not attached again).
     pub parent_refs: Vec<HttpRouteParentRefs>,
     /// Valid hostnames of `spec.hostnames` (empty: the route has none).
     pub hostnames: Vec<HostnameMatch>,
@@ -124,11 +143,7 @@ impl RuleCtx<'_, '_> {
 }
 
 /// Compiles an HTTPRoute: hostnames, then each rule.
-pub(crate) fn compile<'a>(
-    entry: Entry<'a, HttpRoute>,
-    index: &Index<'a>,
-    catalog: &mut ClusterCatalog,
-) -> CompiledRoute<'a> {
+pub(crate) fn compile(entry: Entry<'_, HttpRoute>, index: &Index<'_>, catalog: &mut ClusterCatalog) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let meta = RouteMeta::of(RouteKind::Http, &entry);
     let mut issues = Issues::default();
@@ -162,13 +177,13 @@ pub(crate) fn compile<'a>(
     finish(meta, parent_refs, hostnames, entries, &issues)
 }
 
-impl RouteMeta<'_> {
+impl RouteMeta {
     /// How the IR names the route.
     pub fn route_ref(&self) -> RouteRef {
         RouteRef {
             kind: self.kind,
-            namespace: self.namespace.to_owned(),
-            name: self.name.to_owned(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
         }
     }
 }
@@ -190,14 +205,14 @@ fn hostnames(list: &[String], issues: &mut Issues) -> Vec<HostnameMatch> {
 }
 
 /// The compiled route with its problems and route-wide conditions.
-fn finish<'a>(
-    meta: RouteMeta<'a>,
+fn finish(
+    meta: RouteMeta,
     parent_refs: Vec<HttpRouteParentRefs>,
     hostnames: Vec<HostnameMatch>,
     entries: Vec<CompiledEntry>,
     issues: &Issues,
-) -> CompiledRoute<'a> {
-    let subject = meta.subject;
+) -> CompiledRoute {
+    let subject = meta.subject();
     let mut problems = Vec::new();
     for (reason, i) in issues.rejected.iter().chain(&issues.unresolved) {
         problems.push(subject.error(&i.field, format!("{reason}: {}", i.message)));

@@ -6,6 +6,7 @@ use gateway_api::backendtlspolicies::BackendTlsPolicyStatus;
 use gateway_api::experimental::gatewayclasses::GatewayClassStatus;
 use gateway_api::experimental::gateways::GatewayStatus;
 use gateway_api::experimental::httproutes::HttpRouteStatus;
+use gateway_api::listenersets::ListenerSetStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde::{Serialize, Serializer};
@@ -35,6 +36,8 @@ pub enum Status {
     GatewayClass(GatewayClassStatus),
     /// A Gateway.
     Gateway(GatewayStatus),
+    /// A ListenerSet.
+    ListenerSet(ListenerSetStatus),
     /// A route of any kind (HTTP, GRPC, TLS, TCP): they share the shape `{parents: [...]}`.
     Route(HttpRouteStatus),
     /// A BackendTLSPolicy.
@@ -52,6 +55,7 @@ impl Serialize for Status {
         match self {
             Self::GatewayClass(s) => s.serialize(serializer),
             Self::Gateway(s) => s.serialize(serializer),
+            Self::ListenerSet(s) => s.serialize(serializer),
             Self::Route(s) => s.serialize(serializer),
             Self::BackendTlsPolicy(s) => s.serialize(serializer),
             Self::Conditions(conditions) => OnlyConditions { conditions }.serialize(serializer),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rauta_translate::{Inputs, Problem, ResourceStatus, Severity, parse_documents, translate};
 use serde::Serialize;
@@ -18,7 +19,7 @@ struct Output<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     problems: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    statuses: Option<&'a [ResourceStatus]>,
+    statuses: Option<&'a [Arc<ResourceStatus>]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     snapshot: Option<&'a rauta_ir::Snapshot>,
 }

@@ -5,17 +5,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
+use rauta_ir::SetRef;
 use rauta_provider::{FileProvider, LoadError};
 use rauta_proxy::{ApplyError, BindFailure};
-use rauta_translate::{Problem, ResourceStatus, Severity};
+use rauta_translate::{Problem, ResourceStatus, Severity, Translator};
 
 use crate::admin::AdminState;
 use crate::reload_metrics::ReloadMetrics;
-use crate::status_store::GatewayCondition;
+use crate::status_store::ConditionUpdate;
 
 /// Loads the configuration and applies it, keeping the last good one when a load fails.
 pub struct Gateway {
     provider: FileProvider,
+    /// Keeps what each route translated to, so a reload re-translates only what changed.
+    translator: Translator,
     admin: Arc<AdminState>,
     metrics: ReloadMetrics,
     reported: HashSet<String>,
@@ -26,6 +29,7 @@ impl Gateway {
     pub fn new(provider: FileProvider, admin: Arc<AdminState>, metrics: ReloadMetrics) -> Self {
         Self {
             provider,
+            translator: Translator::new(),
             admin,
             metrics,
             reported: HashSet::new(),
@@ -55,8 +59,9 @@ impl Gateway {
             }
         };
         phases.lap("load");
-        let translation = rauta_translate::translate(&loaded.inputs);
+        let translation = self.translator.translate(&loaded.inputs);
         phases.lap("translate");
+        let (routes_reused, routes_translated) = self.translator.routes_reused_and_translated();
         // Serve first: statuses report what is served (as a Kubernetes controller writes
         // `Programmed` after programming the data plane), and computing them, logging problems
         // and freeing the old configuration need not delay the new one.
@@ -81,39 +86,68 @@ impl Gateway {
         let files = loaded.files.len();
         drop(loaded);
         phases.lap("drop");
-        tracing::debug!(phases = %phases, parsed_files = self.provider.parse_count(), "reload timing");
+        tracing::debug!(
+            phases = %phases,
+            parsed_files = self.provider.parse_count(),
+            routes_reused,
+            routes_translated,
+            "reload timing"
+        );
         tracing::info!(files, problems = errors, "configuration applied");
     }
 
     /// Puts what only binding can find out into the Gateway statuses: a Gateway address that
-    /// cannot be bound is `Programmed=False AddressNotUsable`; its listeners are not programmed.
+    /// cannot be bound is `Programmed=False AddressNotUsable`; its listeners (and those its
+    /// ListenerSets add there) are not programmed.
     fn report_bind_failures(&self, failures: &[BindFailure], now: Timestamp) {
         for failure in failures {
             let message = failure.to_string();
-            let mut gateways: Vec<(&str, &str)> = failure
+            // Whoever declares each listener: the Gateway (no set), or a ListenerSet.
+            let mut owners: Vec<(&str, &str, Option<&SetRef>)> = failure
                 .listeners
                 .iter()
-                .map(|l| (l.namespace.as_str(), l.gateway.as_str()))
+                .map(|l| (l.namespace.as_str(), l.gateway.as_str(), l.set.as_ref()))
                 .collect();
+            owners.sort();
+            owners.dedup();
+            let mut gateways: Vec<(&str, &str)> = owners.iter().map(|(ns, gw, _)| (*ns, *gw)).collect();
             gateways.dedup();
-            for (namespace, name) in gateways {
+            // A wildcard bind failing is a port problem of the listeners; a specific address
+            // failing is the Gateway's address being unusable.
+            let address_unusable = !failure.address.ip().is_unspecified();
+            for (namespace, gateway, set) in owners {
                 let sections: Vec<&str> = failure
                     .listeners
                     .iter()
-                    .filter(|l| l.namespace == namespace && l.gateway == name)
+                    .filter(|l| l.namespace == namespace && l.gateway == gateway && l.set.as_ref() == set)
                     .map(|l| l.section.as_str())
                     .collect();
-                // A wildcard bind failing is a port problem of the listeners; a specific address
-                // failing is the Gateway's address being unusable.
-                let gateway_condition =
-                    (!failure.address.ip().is_unspecified()).then_some(("Programmed", "AddressNotUsable"));
-                self.admin.statuses.set_gateway_false(
-                    GatewayCondition {
+                let (kind, namespace, name) = match set {
+                    Some(s) => ("ListenerSet", s.namespace.as_str(), s.name.as_str()),
+                    None => ("Gateway", namespace, gateway),
+                };
+                self.admin.statuses.set_false(
+                    ConditionUpdate {
+                        kind,
                         namespace,
                         name,
-                        gateway_condition,
+                        resource_condition: None,
                         sections: &sections,
                         listener_conditions: &[("Programmed", "Invalid")],
+                        message: &message,
+                    },
+                    now,
+                );
+            }
+            for (namespace, name) in gateways.into_iter().filter(|_| address_unusable) {
+                self.admin.statuses.set_false(
+                    ConditionUpdate {
+                        kind: "Gateway",
+                        namespace,
+                        name,
+                        resource_condition: Some(("Programmed", "AddressNotUsable")),
+                        sections: &[],
+                        listener_conditions: &[],
                         message: &message,
                     },
                     now,

@@ -4,12 +4,17 @@
 //! keeps the time of the previous status when its `status` did not change (Kubernetes semantics:
 //! the time of the last transition), and gets the current time when it did or is new.
 //!
-//! Statuses are kept typed ([`ResourceStatus`]); `/status` renders them as JSON when asked.
+//! Statuses are kept typed and shared with the translator ([`ResourceStatus`] behind an `Arc`),
+//! with their transition times beside them: a status the translator handed over unchanged (the
+//! same `Arc`) keeps its times without being looked at, so a reload that changes one route of
+//! thousands does work for that route only, and the statuses are held once. `/status` renders
+//! them as JSON when asked.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rauta_translate::{ConditionTarget, ResourceStatus};
 use serde::{Serialize, Serializer};
 
@@ -24,10 +29,36 @@ fn key_of(entry: &ResourceStatus) -> Key<'_> {
     )
 }
 
+/// One resource's status and the transition times of its conditions.
+#[derive(Debug)]
+pub struct StoredStatus {
+    /// As translated (or as set here); its own `lastTransitionTime`s are not read.
+    status: Arc<ResourceStatus>,
+    /// Every condition's `lastTransitionTime`, in [`ResourceStatus::transition_times`] order.
+    times: Arc<[Time]>,
+}
+
+impl StoredStatus {
+    /// Keeps `status` with the transition times it carries.
+    fn new(status: ResourceStatus) -> Self {
+        Self {
+            times: status.transition_times().into(),
+            status: Arc::new(status),
+        }
+    }
+
+    /// The status with its transition times.
+    pub fn status(&self) -> ResourceStatus {
+        let mut status = ResourceStatus::clone(&self.status);
+        status.set_transition_times(&self.times);
+        status
+    }
+}
+
 /// Latest statuses by resource, plus the load errors of a rejected reload.
 #[derive(Debug, Default)]
 pub struct StatusStore {
-    entries: RwLock<Vec<ResourceStatus>>,
+    entries: RwLock<Vec<StoredStatus>>,
 }
 
 impl StatusStore {
@@ -38,16 +69,33 @@ impl StatusStore {
 
     /// Replaces every status with `entries`, carrying transition times over from the previous
     /// ones.
-    pub fn replace(&self, mut entries: Vec<ResourceStatus>, now: Timestamp) {
+    pub fn replace(&self, entries: Vec<Arc<ResourceStatus>>, now: Timestamp) {
         let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        {
-            let previous: HashMap<Key<'_>, &ResourceStatus> = current.iter().map(|e| (key_of(e), e)).collect();
-            for entry in &mut entries {
-                let before = previous.get(&key_of(entry)).copied();
-                entry.carry_transition_times(before, now);
-            }
-        }
-        let old = std::mem::replace(&mut *current, entries);
+        let next: Vec<StoredStatus> = {
+            let previous: HashMap<Key<'_>, &StoredStatus> = current.iter().map(|e| (key_of(&e.status), e)).collect();
+            entries
+                .into_iter()
+                .map(|status| {
+                    let before = previous.get(&key_of(&status)).copied();
+                    match before {
+                        // Unchanged since the last translation: so are its times.
+                        Some(before) if Arc::ptr_eq(&before.status, &status) => StoredStatus {
+                            status,
+                            times: Arc::clone(&before.times),
+                        },
+                        before => {
+                            let mut carried = ResourceStatus::clone(&status);
+                            carried.carry_transition_times(before.map(|b| b.status()).as_ref(), now);
+                            StoredStatus {
+                                times: carried.transition_times().into(),
+                                status,
+                            }
+                        }
+                    }
+                })
+                .collect()
+        };
+        let old = std::mem::replace(&mut *current, next);
         drop(current);
         // Freed outside the lock: thousands of statuses take a while to drop.
         drop(old);
@@ -57,8 +105,10 @@ impl StatusStore {
     pub fn mark_rejected(&self, rejected: Vec<ResourceStatus>, now: Timestamp) {
         let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
         for mut entry in rejected {
-            let position = current.iter().position(|e| key_of(e) == key_of(&entry));
-            entry.carry_transition_times(position.and_then(|i| current.get(i)), now);
+            let position = current.iter().position(|e| key_of(&e.status) == key_of(&entry));
+            let before = position.and_then(|i| current.get(i)).map(StoredStatus::status);
+            entry.carry_transition_times(before.as_ref(), now);
+            let entry = StoredStatus::new(entry);
             match position.and_then(|i| current.get_mut(i)) {
                 Some(slot) => *slot = entry,
                 None => current.push(entry),
@@ -66,58 +116,61 @@ impl StatusStore {
         }
     }
 
-    /// Sets condition `kind` of the Gateway `namespace/name` (and, for each of `sections`, of that
-    /// listener's status) to False with `reason`/`message`: what only serving can find out, such as
-    /// an address that cannot be bound.
-    pub fn set_gateway_false(&self, gateway: GatewayCondition<'_>, now: Timestamp) {
+    /// Sets conditions of a Gateway or ListenerSet (and of some of its listeners) to False: what
+    /// only serving can find out, such as an address that cannot be bound.
+    pub fn set_false(&self, update: ConditionUpdate<'_>, now: Timestamp) {
         let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = current
+        let Some(stored) = current
             .iter_mut()
-            .find(|e| key_of(e) == ("Gateway", gateway.namespace, gateway.name))
+            .find(|e| key_of(&e.status) == (update.kind, update.namespace, update.name))
         else {
             return;
         };
-        if let Some((kind, reason)) = gateway.gateway_condition {
-            entry.set_false(ConditionTarget::Resource, kind, reason, gateway.message, now);
+        let mut entry = stored.status();
+        if let Some((kind, reason)) = update.resource_condition {
+            entry.set_false(ConditionTarget::Resource, kind, reason, update.message, now);
         }
-        for section in gateway.sections {
-            for (kind, reason) in gateway.listener_conditions {
-                entry.set_false(ConditionTarget::Listener(section), kind, reason, gateway.message, now);
+        for section in update.sections {
+            for (kind, reason) in update.listener_conditions {
+                entry.set_false(ConditionTarget::Listener(section), kind, reason, update.message, now);
             }
         }
+        *stored = StoredStatus::new(entry);
     }
 
     /// Calls `f` with every entry, in translation order, without copying them.
-    pub fn with_entries<R>(&self, f: impl FnOnce(&[ResourceStatus]) -> R) -> R {
+    pub fn with_entries<R>(&self, f: impl FnOnce(&[StoredStatus]) -> R) -> R {
         f(&self.entries.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A copy of every entry, in translation order.
     #[cfg(test)]
     pub fn snapshot(&self) -> Vec<serde_json::Value> {
-        self.with_entries(|entries| entries.iter().map(ResourceStatus::to_json).collect())
+        self.with_entries(|entries| entries.iter().map(|e| e.status().to_json()).collect())
     }
 }
 
 /// Entries rendered as `/status` serves them: a JSON list of `{kind, name, namespace, status}`
 /// objects with sorted keys. Each entry goes through a JSON tree of its own, one at a time.
-pub struct Rendered<'a>(pub &'a [ResourceStatus]);
+pub struct Rendered<'a>(pub &'a [StoredStatus]);
 
 impl Serialize for Rendered<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(ResourceStatus::to_json))
+        serializer.collect_seq(self.0.iter().map(|e| e.status().to_json()))
     }
 }
 
-/// A condition to set False on a Gateway and some of its listeners.
+/// Conditions to set False on a Gateway or ListenerSet and some of its listeners.
 #[derive(Debug)]
-pub struct GatewayCondition<'a> {
-    /// Gateway namespace.
+pub struct ConditionUpdate<'a> {
+    /// `Gateway` or `ListenerSet`.
+    pub kind: &'a str,
+    /// Namespace of the resource.
     pub namespace: &'a str,
-    /// Gateway name.
+    /// Name of the resource.
     pub name: &'a str,
-    /// Gateway condition type and reason, if the Gateway itself is affected.
-    pub gateway_condition: Option<(&'a str, &'a str)>,
+    /// The resource's own condition type and reason, if the resource itself is affected.
+    pub resource_condition: Option<(&'a str, &'a str)>,
     /// Listener names affected.
     pub sections: &'a [&'a str],
     /// Listener condition types and reasons.
@@ -164,11 +217,14 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_changes() {
         let store = StatusStore::default();
-        store.replace(vec![route("True", "Accepted")], at("2026-01-01T00:00:00Z"));
+        store.replace(vec![Arc::new(route("True", "Accepted"))], at("2026-01-01T00:00:00Z"));
         assert_eq!(time_of(&store), "2026-01-01T00:00:00Z");
-        store.replace(vec![route("True", "Accepted")], at("2026-01-02T00:00:00Z"));
+        store.replace(vec![Arc::new(route("True", "Accepted"))], at("2026-01-02T00:00:00Z"));
         assert_eq!(time_of(&store), "2026-01-01T00:00:00Z");
-        store.replace(vec![route("False", "NoMatchingParent")], at("2026-01-03T00:00:00Z"));
+        store.replace(
+            vec![Arc::new(route("False", "NoMatchingParent"))],
+            at("2026-01-03T00:00:00Z"),
+        );
         assert_eq!(time_of(&store), "2026-01-03T00:00:00Z");
     }
 
@@ -198,12 +254,13 @@ mod tests {
                 .unwrap(),
             ),
         };
-        store.replace(vec![gw], at("2026-01-01T00:00:00Z"));
-        store.set_gateway_false(
-            GatewayCondition {
+        store.replace(vec![Arc::new(gw)], at("2026-01-01T00:00:00Z"));
+        store.set_false(
+            ConditionUpdate {
+                kind: "Gateway",
                 namespace: "ns",
                 name: "gw",
-                gateway_condition: Some(("Programmed", "AddressNotUsable")),
+                resource_condition: Some(("Programmed", "AddressNotUsable")),
                 sections: &["a"],
                 listener_conditions: &[("Programmed", "Invalid")],
                 message: "in use",
@@ -235,7 +292,7 @@ mod tests {
             status: Status::Gateway(Default::default()),
         };
         store.replace(
-            vec![route("True", "Accepted"), other.clone()],
+            vec![Arc::new(route("True", "Accepted")), Arc::new(other.clone())],
             at("2026-01-01T00:00:00Z"),
         );
         let rejected = ResourceStatus::rejected("HTTPRoute", Some("default"), "r", "f.yaml: bad".into());
@@ -255,7 +312,7 @@ mod tests {
     #[test]
     fn rendered_entries_have_sorted_keys() {
         let store = StatusStore::default();
-        store.replace(vec![route("True", "Accepted")], at("2026-01-01T00:00:00Z"));
+        store.replace(vec![Arc::new(route("True", "Accepted"))], at("2026-01-01T00:00:00Z"));
         let text = store.with_entries(|e| serde_json::to_string(&Rendered(e)).unwrap());
         assert_eq!(
             text,

@@ -11,14 +11,9 @@ mod grpc;
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use base64::Engine;
 use certs::{Ca, KeyKind, Pem, secret_yaml};
-use rauta_echo::{ConnectionInfo, EchoConfig, EchoIdentity, EchoServer, TlsInfo};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rauta_echo::{EchoConfig, EchoIdentity, EchoServer, EchoTls, TlsFiles, TlsMode};
 use support::{Rauta, free_port};
 use tokio::net::TcpListener;
 
@@ -30,30 +25,13 @@ async fn tls_echo(pod: &str, pem: &Pem) -> SocketAddr {
 /// Same; with `client_ca`, a client certificate signed by it is required, and reported (PEM) in
 /// `tls.peerCertificates`.
 async fn tls_echo_with(pod: &str, pem: &Pem, client_ca: Option<&Ca>) -> SocketAddr {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.crt.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(&ca.crt_path).unwrap() {
-                roots.add(cert.unwrap()).unwrap();
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .unwrap();
-            builder.with_client_cert_verifier(verifier)
-        }
+    let files = TlsFiles {
+        certificate: pem.crt.clone(),
+        private_key: pem.key.clone(),
+        client_cas: client_ca.map(Ca::crt),
+        require_client_cert: true,
     };
-    let mut config = builder.with_single_cert(chain, key).unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let tls = EchoTls::new(&files, TlsMode::Https).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = EchoServer::new(EchoConfig::new(EchoIdentity {
@@ -61,50 +39,8 @@ async fn tls_echo_with(pod: &str, pem: &Pem, client_ca: Option<&Ca>) -> SocketAd
         pod: pod.into(),
         ..Default::default()
     }));
-    tokio::spawn(async move {
-        while let Ok((tcp, client)) = listener.accept().await {
-            let (acceptor, server) = (acceptor.clone(), server.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let conn = tls.get_ref().1;
-                let info = TlsInfo {
-                    server_name: conn.server_name().unwrap_or_default().to_owned(),
-                    negotiated_protocol: conn
-                        .alpn_protocol()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .unwrap_or_default(),
-                    peer_certificates: conn
-                        .peer_certificates()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|c| pem_of(c))
-                        .collect(),
-                    ..Default::default()
-                };
-                let info = ConnectionInfo {
-                    client,
-                    tls: Some(info),
-                    reset: None,
-                };
-                server.serve_connection(tls, info).await;
-            });
-        }
-    });
+    tokio::spawn(async move { server.serve_tls(listener, tls, std::future::pending()).await });
     addr
-}
-
-/// A DER certificate as PEM with 64-column lines, as openssl writes it.
-fn pem_of(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
 }
 
 fn service(name: &str, addr: SocketAddr) -> String {

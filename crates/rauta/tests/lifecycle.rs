@@ -90,6 +90,69 @@ async fn hot_reload_applies_good_changes_and_keeps_serving_through_bad_ones() {
         .await;
 }
 
+/// Reloads reuse what did not change (each route's translation, its compiled rules, unchanged
+/// clusters), yet routes kept from a file that did not change follow every change of what they
+/// depend on: a new route file serves beside them, their Service's endpoints move, the Service
+/// loses the port they name (500) and gets it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_routes_follow_changes_of_what_they_depend_on() {
+    let port = free_port();
+    let a = Backend::start("svc", "pod-a").await;
+    let b = Backend::start("svc", "pod-b").await;
+    let base = gateway_yaml(port);
+    let rauta = Rauta::start(&format!("{base}{}", service_yaml("svc", a.addr, None))).await;
+    let routes: String = (0..50)
+        .map(|i| route(&format!("r{i}"), &format!("/r{i}"), "svc"))
+        .collect();
+    support::write_atomically(&rauta.dir.path().join("routes.yaml"), &routes);
+    // Status, and which backend answered (only 200s come from one).
+    let pod = |reply: support::Reply| {
+        let pod = (reply.status == 200).then(|| reply.json()["pod"].as_str().map(str::to_owned));
+        (reply.status.as_u16(), pod.flatten())
+    };
+    rauta
+        .eventually("the routes serve", || async {
+            pod(rauta.get(port, "r.test", "/r49").await) == (200, Some("pod-a".into()))
+        })
+        .await;
+
+    support::write_atomically(&rauta.dir.path().join("new.yaml"), &route("new", "/new", "svc"));
+    rauta
+        .eventually("a new route file serves", || async {
+            rauta.get(port, "r.test", "/new").await.status == 200
+        })
+        .await;
+    assert_eq!(pod(rauta.get(port, "r.test", "/r7").await), (200, Some("pod-a".into())));
+
+    rauta.rewrite(&format!("{base}{}", service_yaml("svc", b.addr, None)));
+    rauta
+        .eventually("kept routes follow the Service's new endpoints", || async {
+            pod(rauta.get(port, "r.test", "/r7").await) == (200, Some("pod-b".into()))
+        })
+        .await;
+
+    let other_port = service_yaml("svc", b.addr, None).replacen("port: 80\n", "port: 81\n", 1);
+    rauta.rewrite(&format!("{base}{other_port}"));
+    rauta
+        .eventually("kept routes lose the port they name", || async {
+            rauta.get(port, "r.test", "/r7").await.status == 500
+        })
+        .await;
+    let status = rauta.status_of("HTTPRoute", "r7").await;
+    assert_eq!(
+        status["status"]["parents"][0]["conditions"][1]["reason"], "BackendNotFound",
+        "{status:#}"
+    );
+
+    rauta.rewrite(&format!("{base}{}", service_yaml("svc", b.addr, None)));
+    rauta
+        .eventually("and get it back", || async {
+            pod(rauta.get(port, "r.test", "/r7").await) == (200, Some("pod-b".into()))
+        })
+        .await;
+    assert_eq!(rauta.get(port, "r.test", "/new").await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_open_and_close_as_gateways_change_without_disturbing_the_others() {
     let (port, second_port) = (free_port(), free_port());

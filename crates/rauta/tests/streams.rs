@@ -255,6 +255,7 @@ async fn tcp_tls_echo(pod: &str, pem: &certs::Pem) -> SocketAddr {
         certificate: pem.crt.clone(),
         private_key: pem.key.clone(),
         client_cas: None,
+        require_client_cert: false,
     };
     let tls = EchoTls::new(&files, TlsMode::Tcp).unwrap();
     let config = EchoConfig::new(EchoIdentity {

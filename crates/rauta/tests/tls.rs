@@ -192,6 +192,60 @@ async fn sessions_resume() {
     }
 }
 
+/// AES-128-GCM is chosen over AES-256-GCM whatever the client's order (TLS 1.3 and 1.2), unless
+/// the client lists ChaCha20-Poly1305 first; a client offering only AES-256 still gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cipher_suites_prefer_aes_128_unless_the_client_prefers_chacha20() {
+    let ca = Ca::new();
+    let port = free_port();
+    let pem = ca.leaf("suites.test", &["suites.test"], KeyKind::EcSec1);
+    let web = Backend::start("web", "web-1").await;
+    let mut yaml = gateway(&https_listener("https", port, None, &["cert"]));
+    yaml.push_str(&secret_yaml("default", "cert", &pem));
+    yaml.push_str(&service_yaml("web", web.addr, None));
+    yaml.push_str(&route("web", "https", &[], "web"));
+    let _rauta = Rauta::start(&yaml).await;
+    for (version, option, offered, chosen) in [
+        (
+            "-tls1_3",
+            "-ciphersuites",
+            "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+            "TLS_AES_128_GCM_SHA256",
+        ),
+        (
+            "-tls1_3",
+            "-ciphersuites",
+            "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+            "TLS_CHACHA20_POLY1305_SHA256",
+        ),
+        (
+            "-tls1_3",
+            "-ciphersuites",
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_AES_256_GCM_SHA384",
+        ),
+        (
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ),
+        (
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ),
+    ] {
+        let (ok, out) = s_client(port, Some("suites.test"), &[version, option, offered]);
+        assert!(ok, "{offered}: {out}");
+        assert!(
+            out.contains(&format!("Cipher is {chosen}")),
+            "{offered}: expected {chosen}: {out}"
+        );
+    }
+}
+
 /// GatewayHTTPSListenerDetectMisdirectedRequests: HTTP/2 requests whose Host belongs to another
 /// listener than the SNI's get 421; a Host no route serves on the SNI's listener gets 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

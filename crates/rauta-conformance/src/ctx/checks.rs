@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use anyhow::anyhow;
 use serde_json::Value;
 
-use super::{Ctx, cond, parent};
+use super::{Ctx, cond, parent, set_parent};
 use crate::converge;
 use crate::expect::{Backend, Case};
 use crate::grpc;
@@ -64,7 +64,8 @@ impl Ctx {
         .map_err(|e| anyhow!("{key}: {what}: {e}"))
     }
 
-    /// `GatewayClass` / `Gateway` conditions current and including `want`.
+    /// `GatewayClass` / `Gateway` / `ListenerSet` conditions current and including `want`
+    /// (`GatewayMustHaveCondition`, `ListenerSetMustHaveCondition`).
     pub async fn condition(&self, key: &Key, want: Cond) -> anyhow::Result<()> {
         self.wait_status(key, &format!("{} condition", want.type_), |s, g| {
             status::resource_condition(s, g, &want)
@@ -153,6 +154,52 @@ impl Ctx {
         Ok(addr)
     }
 
+    /// `RoutesAndParentMustBeAccepted` for a ListenerSet: each route has an accepted parent entry
+    /// of kind `ListenerSet` for it, and every listener of the ListenerSet is ResolvedRefs,
+    /// Accepted and Programmed (its conditions current).
+    pub async fn accepted_by_listener_set(&self, ls: &Key, routes: &[Key]) -> anyhow::Result<()> {
+        let ns = ls.namespace.clone().unwrap_or_default();
+        let parents = [set_parent(&ns, &ls.name, vec![status::ACCEPTED])];
+        for r in routes {
+            let required = r.namespace != ls.namespace;
+            self.route_parents(r, &parents, required).await?;
+        }
+        let wants = [
+            cond("ResolvedRefs", "True", ""),
+            cond("Accepted", "True", ""),
+            cond("Programmed", "True", ""),
+        ];
+        self.set_listeners_have(ls, &wants, &[]).await
+    }
+
+    /// The route has exactly `count` parent entries of the class's controller: its status names
+    /// no parent its parentRefs do not.
+    pub async fn route_parent_count(&self, r: &Key, count: usize) -> anyhow::Result<()> {
+        let controller = self.controller().to_owned();
+        self.wait_status(r, "parent entries", |s, _| {
+            status::parents_of_controller(s, &controller, count)
+        })
+        .await
+    }
+
+    /// `GatewayMustHaveAttachedListeners`: `status.attachedListenerSets` (absent: 0) is `count`.
+    pub async fn attached_listener_sets(&self, gw: &Key, count: i64) -> anyhow::Result<()> {
+        self.wait_status(gw, "attached ListenerSets", |s, g| {
+            status::attached_listener_sets(s, g, count)
+        })
+        .await
+    }
+
+    /// `ListenerSetListenersMustHaveConditions` (all listeners, or those in `only`): the
+    /// ListenerSet's conditions are current and its listeners have all of `wants`.
+    pub async fn set_listeners_have(&self, ls: &Key, wants: &[Cond], only: &[&str]) -> anyhow::Result<()> {
+        self.wait_status(ls, "listener conditions", |s, g| {
+            status::current(s, g)?;
+            status::listeners_have(s, wants, only)
+        })
+        .await
+    }
+
     /// `RouteMustHaveParents`.
     pub async fn route_parents(
         &self,
@@ -167,7 +214,8 @@ impl Ctx {
         .await
     }
 
-    /// `HTTPRouteMustHaveCondition`: some parent entry for `gw` has `want`.
+    /// `HTTPRouteMustHaveCondition`: some parent entry for `gw` has `want` (the suite compares
+    /// the name and namespace only, so `gw` may be a ListenerSet).
     pub async fn route_condition(&self, r: &Key, gw: &Key, want: Cond) -> anyhow::Result<()> {
         let ns = gw.namespace.clone().unwrap_or_default();
         self.wait_status(r, &format!("{} on parent {}", want.type_, gw.name), |s, g| {
@@ -195,7 +243,8 @@ impl Ctx {
         .await
     }
 
-    /// `GatewayStatusMustHaveListeners`.
+    /// `GatewayStatusMustHaveListeners`, and `ListenerSetStatusMustHaveListeners` when `gw` is a
+    /// ListenerSet (its `listeners` have the same shape).
     pub async fn gateway_listeners(&self, gw: &Key, expected: &[ListenerExpect]) -> anyhow::Result<()> {
         self.wait_status(gw, "listener statuses", |s, g| {
             status::gateway_listeners(s, g, expected)

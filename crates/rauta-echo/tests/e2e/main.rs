@@ -3,8 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+// The openssl-made CAs and certificates of the binary's end-to-end tests.
+#[path = "../../../rauta/tests/support/certs.rs"]
+mod certs;
 
 mod http;
 mod retry;
 mod tcp_udp;
+mod tls;
 mod websocket;

@@ -2,13 +2,19 @@
 //! testing every entry: with 5,000 routes a linear scan cost ~50 µs per request (docs/benchmarks.md).
 //!
 //! Each entry is filed under its path condition: Exact paths and (normalised) PathPrefix values in
-//! hash maps, regular expressions in a list that is always searched. A request path can only match
+//! hash tables, regular expressions in a list that is always searched. A request path can only match
 //! the Exact entry filed under itself and the prefixes filed under its segment-boundary prefixes,
 //! so those few lists hold every candidate. Each list is in precedence order; the answer is the
 //! earliest entry among each list's first full match. Small hosts are not indexed: a scan of a
 //! few entries is cheaper than hashing.
+//!
+//! A table maps the (keyed, SipHash) hash of a path to its run of positions in one flat array: no
+//! allocation per entry, so an index of thousands of entries is rebuilt on every reload in a
+//! fraction of a millisecond. Two paths with the same hash share a run; every candidate is
+//! matched in full anyway.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use rauta_route::{PathMatch, RequestParts, RouteMatch};
 
@@ -23,10 +29,72 @@ pub(crate) struct RouteIndex {
 }
 
 struct Lists {
-    exact: HashMap<Box<str>, Vec<u32>>,
-    prefix: HashMap<Box<str>, Vec<u32>>,
+    /// Hashes path strings; its keys are random per index.
+    hasher: RandomState,
+    exact: Table,
+    prefix: Table,
     /// Regular expressions: candidates for every path.
     always: Vec<u32>,
+}
+
+/// Positions by path hash: each hash's run of `positions`, in precedence order.
+#[derive(Default)]
+struct Table {
+    runs: HashMap<u64, (u32, u32), BuildHasherDefault<HashIsKey>>,
+    positions: Vec<u32>,
+}
+
+impl Table {
+    /// Files `(hash, position)` pairs given in precedence order.
+    fn build(mut pairs: Vec<(u64, u32)>) -> Self {
+        // Stable: positions keep their order within a hash.
+        pairs.sort_by_key(|&(hash, _)| hash);
+        let mut table = Self {
+            runs: HashMap::with_capacity_and_hasher(pairs.len(), BuildHasherDefault::default()),
+            positions: pairs.iter().map(|&(_, p)| p).collect(),
+        };
+        let mut start = 0;
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            // Fits: the index holds at most u32::MAX entries.
+            let len = run.len() as u32;
+            table.runs.insert(run[0].0, (start, len));
+            start += len;
+        }
+        table
+    }
+
+    fn get(&self, hash: u64) -> Option<&[u32]> {
+        let &(start, len) = self.runs.get(&hash)?;
+        self.positions.get(start as usize..(start + len) as usize)
+    }
+}
+
+/// The table's keys are SipHash outputs already: used as they are.
+#[derive(Default)]
+struct HashIsKey(u64);
+
+impl Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl Lists {
+    fn hash(&self, path: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(path.as_bytes());
+        h.finish()
+    }
 }
 
 impl RouteIndex {
@@ -36,17 +104,21 @@ impl RouteIndex {
             return Self::default();
         }
         let mut lists = Lists {
-            exact: HashMap::new(),
-            prefix: HashMap::new(),
+            hasher: RandomState::new(),
+            exact: Table::default(),
+            prefix: Table::default(),
             always: Vec::new(),
         };
+        let (mut exact, mut prefix) = (Vec::new(), Vec::with_capacity(matches.len()));
         for (position, m) in (0u32..).zip(matches) {
             match &m.path {
-                PathMatch::Exact(path) => lists.exact.entry(path.as_str().into()).or_default().push(position),
-                PathMatch::Prefix(prefix) => lists.prefix.entry(prefix.as_str().into()).or_default().push(position),
+                PathMatch::Exact(path) => exact.push((lists.hash(path), position)),
+                PathMatch::Prefix(p) => prefix.push((lists.hash(p.as_str()), position)),
                 PathMatch::Regex(_) => lists.always.push(position),
             }
         }
+        lists.exact = Table::build(exact);
+        lists.prefix = Table::build(prefix);
         Self { lists: Some(lists) }
     }
 
@@ -64,7 +136,7 @@ impl RouteIndex {
         };
         let path = request.path();
         let mut best: Option<usize> = None;
-        let mut consider = |list: Option<&Vec<u32>>| {
+        let mut consider = |list: Option<&[u32]>| {
             let Some(list) = list else { return };
             // Positions past the best found so far cannot win.
             let first = list
@@ -76,17 +148,17 @@ impl RouteIndex {
                 best = first;
             }
         };
-        consider(lists.exact.get(path));
-        consider(lists.prefix.get(""));
+        consider(lists.exact.get(lists.hash(path)));
+        consider(lists.prefix.get(lists.hash("")));
         for (i, byte) in path.bytes().enumerate() {
             if byte == b'/' && i > 0 {
-                consider(lists.prefix.get(&path[..i]));
+                consider(lists.prefix.get(lists.hash(&path[..i])));
             }
         }
         if !path.is_empty() {
-            consider(lists.prefix.get(path));
+            consider(lists.prefix.get(lists.hash(path)));
         }
-        consider(Some(&lists.always));
+        consider(Some(&lists.always[..]));
         best
     }
 }

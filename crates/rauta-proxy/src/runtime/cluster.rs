@@ -90,7 +90,9 @@ fn endpoint(
     }
 }
 
-/// Compiles every cluster of `snapshot`, keeping `previous`'s connection pools for known endpoints.
+/// Compiles every cluster of `snapshot`, keeping `previous`'s connection pools for known endpoints,
+/// and `previous`'s compiled cluster as a whole when the cluster did not change (so rules that
+/// send to it need not be compiled again either).
 pub(super) fn compile_all(
     snapshot: &Snapshot,
     previous: &Runtime,
@@ -110,6 +112,11 @@ pub(super) fn compile_all(
         .clusters
         .values()
         .map(|c| {
+            if let Some(kept) = previous.clusters.get(&c.key)
+                && previous.snapshot.clusters.get(&c.key) == Some(c)
+            {
+                return (c.key.clone(), kept.clone());
+            }
             let endpoints = c
                 .endpoints
                 .iter()

@@ -22,6 +22,7 @@ fn listener(section: &str, hostname: HostnameMatch, certs: Vec<Certificate>) -> 
         name: ListenerRef {
             namespace: "ns".into(),
             gateway: "gw".into(),
+            set: None,
             section: section.into(),
         },
         hostname,
@@ -124,9 +125,12 @@ fn plain_binds_have_no_server_config() {
         protocol: BindProtocol::Http,
         listeners: vec![],
     };
-    assert!(tls.server_config(&bind).is_none());
+    assert!(tls.server_tls(&bind).is_none());
     bind.protocol = BindProtocol::Https;
-    let config = tls.server_config(&bind).unwrap();
-    assert_eq!(config.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
-    assert!(config.ticketer.enabled());
+    let server = tls.server_tls(&bind).unwrap();
+    for config in [&server.aes_first, &server.chacha_first] {
+        assert_eq!(config.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert!(config.ticketer.enabled());
+        assert!(config.ignore_client_order);
+    }
 }

@@ -317,6 +317,7 @@ pub fn listener(section: &str, hostname: HostnameMatch, port: u16, routes: Vec<R
         name: ListenerRef {
             namespace: "ns".into(),
             gateway: "gw".into(),
+            set: None,
             section: section.into(),
         },
         virtual_hosts: vec![VirtualHost {

@@ -4,7 +4,7 @@
 use gateway_api::experimental::gateways::GatewayTls;
 use rauta_ir::Certificate;
 
-use super::certificates::{SecretRef, resolve_secret_pair};
+use super::certificates::{Referrer, SecretRef, resolve_secret_pair};
 use crate::index::Index;
 
 /// The field problems name.
@@ -31,7 +31,7 @@ pub(crate) fn resolve(
     };
     Some(resolve_secret_pair(
         index,
-        gw_ns,
+        Referrer::gateway(gw_ns),
         &reference,
         "client certificate",
         "InvalidClientCertificateRef",

@@ -34,17 +34,35 @@ impl Resolved {
     }
 }
 
-/// Resolves each reference of a listener of a Gateway in `gw_ns`; `field` is `spec.listeners[i].tls`.
+/// Who makes a reference: a Gateway, or a ListenerSet for its own listeners. ReferenceGrants name
+/// the kind, and a reference without a namespace means the referrer's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Referrer<'a> {
+    pub kind: &'static str,
+    pub namespace: &'a str,
+}
+
+impl<'a> Referrer<'a> {
+    /// A Gateway in `namespace`.
+    pub(crate) fn gateway(namespace: &'a str) -> Self {
+        Self {
+            kind: "Gateway",
+            namespace,
+        }
+    }
+}
+
+/// Resolves each reference of a listener; `field` is `spec.listeners[i].tls`.
 pub(crate) fn resolve(
     index: &Index<'_>,
-    gw_ns: &str,
+    by: Referrer<'_>,
     refs: &[GatewayListenersTlsCertificateRefs],
     field: &str,
 ) -> Resolved {
     let mut out = Resolved::default();
     for (i, r) in refs.iter().enumerate() {
         let at = format!("{field}.certificateRefs[{i}]");
-        match resolve_one(index, gw_ns, r) {
+        match resolve_one(index, by, r) {
             Ok(certificate) => out.certificates.push(certificate),
             Err((reason, message)) => out.invalid.push((reason, at, message)),
         }
@@ -54,7 +72,7 @@ pub(crate) fn resolve(
 
 fn resolve_one(
     index: &Index<'_>,
-    gw_ns: &str,
+    by: Referrer<'_>,
     r: &GatewayListenersTlsCertificateRefs,
 ) -> Result<Certificate, (&'static str, String)> {
     let reference = SecretRef {
@@ -63,25 +81,25 @@ fn resolve_one(
         namespace: r.namespace.as_deref(),
         name: &r.name,
     };
-    resolve_secret_pair(index, gw_ns, &reference, "certificateRef", "InvalidCertificateRef")
+    resolve_secret_pair(index, by, &reference, "certificateRef", "InvalidCertificateRef")
 }
 
-/// A Gateway's reference to a Secret holding a certificate and its key.
+/// A reference to a Secret holding a certificate and its key.
 pub(super) struct SecretRef<'r> {
     pub(super) group: &'r str,
     pub(super) kind: &'r str,
-    /// `None`: the Gateway's namespace.
+    /// `None`: the referrer's namespace.
     pub(super) namespace: Option<&'r str>,
     pub(super) name: &'r str,
 }
 
-/// Resolves a Gateway's Secret reference to a certificate chain and key. Checks, in order: the
+/// Resolves a Gateway's (or ListenerSet's) Secret reference to a certificate chain and key. Checks, in order: the
 /// kind (core Secret), the ReferenceGrant for another namespace (before existence, so a missing
 /// grant does not reveal what exists), the Secret, and its `tls.crt`/`tls.key`. Errors carry
 /// `invalid_reason` (or `RefNotPermitted`) and a message naming the reference as `what`.
 pub(super) fn resolve_secret_pair(
     index: &Index<'_>,
-    gw_ns: &str,
+    by: Referrer<'_>,
     r: &SecretRef<'_>,
     what: &str,
     invalid_reason: &'static str,
@@ -95,11 +113,11 @@ pub(super) fn resolve_secret_pair(
         let message = format!("{what} kind {shown} is not supported (only core Secrets are)");
         return Err((invalid_reason, message));
     }
-    let namespace = r.namespace.unwrap_or(gw_ns);
+    let namespace = r.namespace.unwrap_or(by.namespace);
     let from = From {
         group: GATEWAY_GROUP,
-        kind: "Gateway",
-        namespace: gw_ns,
+        kind: by.kind,
+        namespace: by.namespace,
     };
     let to = To {
         group: "",
@@ -109,8 +127,8 @@ pub(super) fn resolve_secret_pair(
     };
     if !reference_grant::permits(index, from, to) {
         let message = format!(
-            "no ReferenceGrant in namespace {namespace} allows Gateways in {gw_ns} to reference Secret {}",
-            r.name
+            "no ReferenceGrant in namespace {namespace} allows {}s in {} to reference Secret {}",
+            by.kind, by.namespace, r.name
         );
         return Err(("RefNotPermitted", message));
     }

@@ -30,13 +30,7 @@ pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<
         if group.len() < 2 {
             continue;
         }
-        let class = |i: usize| match listeners[i].protocol {
-            Protocol::Http => "HTTP",
-            Protocol::Https => "HTTPS",
-            Protocol::Tls => "TLS",
-            Protocol::Tcp => "TCP",
-            _ => "UDP",
-        };
+        let class = |i: usize| listeners[i].protocol.socket_class();
         let first = class(group[0]);
         if let Some(&other) = group.iter().find(|&&i| class(i) != first) {
             for &i in &group {
@@ -75,6 +69,50 @@ pub(crate) fn within_gateway(listeners: &mut [ListenerState], subject: &Subject<
     }
 }
 
+/// Marks listener `i` of a ListenerSet `Conflicted` when it is not distinct from an accepted
+/// listener declared before it (`listeners[..i]`: the Gateway's own, older ListenerSets', and the
+/// earlier ones of its own set): the earlier listener keeps its port and hostname. On one port,
+/// another protocol (or a second TCP or UDP listener) is a `ProtocolConflict`, the same hostname
+/// a `HostnameConflict`. `field` names the listener in its ListenerSet.
+pub(crate) fn with_earlier(
+    listeners: &mut [ListenerState],
+    i: usize,
+    field: &str,
+    subject: &Subject<'_>,
+    problems: &mut Vec<Problem>,
+) {
+    let Some((l, earlier)) = listeners.get_mut(..=i).and_then(<[_]>::split_last_mut) else {
+        return;
+    };
+    let Some(port) = l.port.filter(|_| l.accepted()) else {
+        return;
+    };
+    let udp = l.protocol == Protocol::Udp;
+    let class = l.protocol.socket_class();
+    let found = earlier.iter().find_map(|e| {
+        if !e.accepted() || e.port != Some(port) || (e.protocol == Protocol::Udp) != udp {
+            return None;
+        }
+        let other = e.protocol.socket_class();
+        if other != class || matches!(class, "TCP" | "UDP") {
+            let message = format!("port {port} is already used by {other} listener {}", e.name);
+            Some(("ProtocolConflict", message))
+        } else if e.hostname == l.hostname {
+            let message = format!(
+                "port {port} and hostname {} are already used by listener {}",
+                l.hostname, e.name
+            );
+            Some(("HostnameConflict", message))
+        } else {
+            None
+        }
+    });
+    if let Some((reason, message)) = found {
+        problems.push(subject.error(field, format!("{reason}: {message}")));
+        l.conflict = Some((reason, message));
+    }
+}
+
 /// Listeners of different Gateways that bind the same socket share it; two of them with the same
 /// hostname are not distinct, and HTTP cannot share a socket with HTTPS (`ProtocolConflict`). The
 /// older Gateway (creation time, then `namespace/name`: the order of `gateways`) keeps the
@@ -103,13 +141,7 @@ pub(crate) fn across_gateways(gateways: &mut [GatewayState<'_>], problems: &mut 
             let taken = sockets
                 .iter()
                 .find_map(|s| claims.get(&(*s, host.clone())).map(|by| (*s, by.clone())));
-            let scheme = match l.protocol {
-                Protocol::Https => "HTTPS",
-                Protocol::Tls => "TLS",
-                Protocol::Tcp => "TCP",
-                Protocol::Udp => "UDP",
-                _ => "HTTP",
-            };
+            let scheme = l.protocol.socket_class();
             let other_protocol = sockets.iter().find_map(|s| {
                 schemes
                     .get(s)

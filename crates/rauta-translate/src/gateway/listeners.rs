@@ -1,12 +1,10 @@
 //! One Gateway listener: protocol, port, hostname, allowed route kinds and namespaces.
 
-use std::collections::BTreeSet;
-
 use gateway_api::experimental::gateways::{GatewayListeners, GatewayListenersTlsMode};
 use rauta_ir::ClientValidation;
 use rauta_ir::route::HostnameMatch;
 
-use super::certificates::{self, Resolved};
+use super::certificates::{self, Referrer, Resolved};
 use super::frontend;
 use crate::GATEWAY_GROUP;
 use crate::index::Index;
@@ -25,6 +23,18 @@ pub(crate) enum Protocol {
 }
 
 impl Protocol {
+    /// What a socket serves: listeners of different classes cannot share a port.
+    pub fn socket_class(&self) -> &'static str {
+        match self {
+            Self::Http => "HTTP",
+            Self::Https => "HTTPS",
+            Self::Tls => "TLS",
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Other(_) => "unsupported",
+        }
+    }
+
     fn parse(value: &str) -> Self {
         match value {
             "HTTP" => Self::Http,
@@ -57,14 +67,17 @@ pub(crate) struct ListenerState {
     pub rejection: Option<Reason>,
     /// Why `Conflicted` is `True`.
     pub conflict: Option<Reason>,
-    /// Indices (into the route list) of the routes attached to this listener.
-    pub attached: BTreeSet<usize>,
+    /// How many routes are attached to this listener.
+    pub attached: usize,
     /// What `tls.certificateRefs` resolved to (listeners that terminate TLS only).
     pub certificates: Option<Resolved>,
     /// A TLS listener in Passthrough mode.
     pub passthrough: bool,
     /// Client certificate validation for an HTTPS listener (from the Gateway's `tls.frontend`).
     pub client_validation: Option<ClientValidation>,
+    /// The ListenerSet that declares the listener (an index into its Gateway's `sets`); `None`
+    /// for the Gateway's own listeners.
+    pub set: Option<usize>,
 }
 
 impl ListenerState {
@@ -138,19 +151,21 @@ impl ListenerState {
             namespaces,
             rejection,
             conflict: None,
-            attached: BTreeSet::new(),
+            attached: 0,
             certificates: None,
             passthrough,
             client_validation: None,
+            set: None,
         }
     }
 
-    /// Resolves the certificateRefs of an accepted HTTPS listener of a Gateway in `gw_ns`.
+    /// Resolves the certificateRefs of an accepted HTTPS listener declared `by` a Gateway or a
+    /// ListenerSet.
     pub fn resolve_certificates(
         &mut self,
         spec: &GatewayListeners,
         index: &Index<'_>,
-        gw_ns: &str,
+        by: Referrer<'_>,
         field: &str,
         subject: &Subject<'_>,
         problems: &mut Vec<Problem>,
@@ -171,7 +186,7 @@ impl ListenerState {
         {
             problems.push(subject.warning(format!("{field}.tls.options"), "TLS options are not supported; ignored"));
         }
-        let resolved = certificates::resolve(index, gw_ns, refs, &format!("{field}.tls"));
+        let resolved = certificates::resolve(index, by, refs, &format!("{field}.tls"));
         for (reason, at, message) in &resolved.invalid {
             problems.push(subject.error(at, format!("{reason}: {message}")));
         }
@@ -231,6 +246,14 @@ impl ListenerState {
     /// Whether the listener can serve traffic, provided its Gateway is accepted.
     pub fn servable(&self) -> bool {
         self.accepted() && !self.kinds.is_empty() && self.has_certificates()
+    }
+
+    /// Whether the listener counts as valid for its ListenerSet's `Accepted`: one that could serve
+    /// (accepted, some route kind, a usable certificate when it terminates TLS). A ListenerSet
+    /// whose only listener cannot use its certificate (say, for want of a ReferenceGrant) has no
+    /// valid listener, although that listener's own `Accepted` is True.
+    pub fn valid_in_set(&self) -> bool {
+        self.servable()
     }
 
     /// Whether routes of `kind` may attach.

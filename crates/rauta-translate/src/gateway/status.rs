@@ -3,26 +3,28 @@
 use gateway_api::experimental::gateways::{
     GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners, GatewayStatusListenersSupportedKinds,
 };
+use gateway_api::listenersets::{
+    ListenerSetStatus, ListenerSetStatusListeners, ListenerSetStatusListenersSupportedKinds,
+};
 
 use super::{GatewayState, ListenerState};
 use crate::GATEWAY_GROUP;
 use crate::status::{Cond, ResourceStatus, Status, conditions};
 
 /// The Gateway's status; `attachedRoutes` counts the routes attached to each listener, whether
-/// or not it is programmed.
+/// or not it is programmed; `attachedListenerSets` the accepted ListenerSets (written when the
+/// Gateway has `allowedListeners`).
 pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
     let generation = gw.entry.generation();
+    let own = gw.listeners_of(None).count();
     let invalid: Vec<&str> = gw
-        .listeners
-        .iter()
-        .filter(|l| !l.accepted())
-        .map(|l| l.name.as_str())
+        .listeners_of(None)
+        .filter(|(_, l)| !l.accepted())
+        .map(|(_, l)| l.name.as_str())
         .collect();
     let accepted = match &gw.rejection {
         Some(r) => Cond::no("Accepted", r.reason, r.message.clone()),
-        None if invalid.len() == gw.listeners.len() => {
-            Cond::no("Accepted", "ListenersNotValid", "no listener is valid")
-        }
+        None if invalid.len() == own => Cond::no("Accepted", "ListenersNotValid", "no listener is valid"),
         None if !invalid.is_empty() => Cond::yes(
             "Accepted",
             "ListenersNotValid",
@@ -30,7 +32,7 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
         ),
         None => Cond::yes("Accepted", "Accepted", "Gateway is accepted"),
     };
-    let programmed_count = (0..gw.listeners.len()).filter(|&i| gw.programmed(i)).count();
+    let programmed_count = gw.listeners_of(None).filter(|(i, _)| gw.programmed(*i)).count();
     let programmed = match &gw.rejection {
         Some(r) => Cond::no("Programmed", r.programmed_reason, r.message.clone()),
         None if programmed_count == 0 => Cond::no("Programmed", "Invalid", "no listener is programmed"),
@@ -50,12 +52,10 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
             .collect()
     });
     let listeners = gw
-        .listeners
-        .iter()
-        .enumerate()
+        .listeners_of(None)
         .map(|(i, l)| GatewayStatusListeners {
             name: l.name.clone(),
-            attached_routes: i32::try_from(l.attached.len()).unwrap_or(i32::MAX),
+            attached_routes: attached_routes(l),
             supported_kinds: Some(
                 l.kinds
                     .iter()
@@ -68,9 +68,13 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
             conditions: conditions(&listener_conditions(gw, i, l), generation),
         })
         .collect();
+    let attached_listener_sets = gw.entry.resource.spec.allowed_listeners.as_ref().map(|_| {
+        let accepted = (0..gw.sets.len()).filter(|&k| gw.set_accepted(k)).count();
+        i32::try_from(accepted).unwrap_or(i32::MAX)
+    });
     let status = GatewayStatus {
         addresses,
-        attached_listener_sets: None,
+        attached_listener_sets,
         conditions: Some(conditions(&gateway_conditions(gw, accepted, programmed), generation)),
         listeners: Some(listeners),
     };
@@ -80,6 +84,85 @@ pub(crate) fn status(gw: &GatewayState<'_>) -> ResourceStatus {
         name: gw.entry.name.to_owned(),
         status: Status::Gateway(status),
     }
+}
+
+/// `attachedRoutes` of a listener.
+fn attached_routes(l: &ListenerState) -> i32 {
+    i32::try_from(l.attached).unwrap_or(i32::MAX)
+}
+
+/// The status of ListenerSet `k` of `gw`: `Accepted` and `Programmed` (`NotAllowed` when the
+/// Gateway does not admit it, `ParentNotAccepted` when the Gateway is not accepted,
+/// `ListenersNotValid` when none of its listeners is), and its listeners as a Gateway's are.
+pub(crate) fn listener_set_status(gw: &GatewayState<'_>, k: usize) -> Option<ResourceStatus> {
+    let set = gw.sets.get(k)?;
+    let generation = set.entry.generation();
+    let valid = gw.listeners_of(Some(k)).filter(|(_, l)| l.valid_in_set()).count();
+    let programmed = gw.listeners_of(Some(k)).filter(|(i, _)| gw.programmed(*i)).count();
+    let (accepted, programmed) = if let Some(message) = &set.not_allowed {
+        (
+            Cond::no("Accepted", "NotAllowed", message.clone()),
+            Cond::no("Programmed", "NotAllowed", message.clone()),
+        )
+    } else if gw.rejection.is_some() {
+        let message = format!("Gateway {} is not accepted", gw.entry.display_name());
+        (
+            Cond::no("Accepted", "ParentNotAccepted", message.clone()),
+            Cond::no("Programmed", "ParentNotProgrammed", message),
+        )
+    } else if valid == 0 {
+        (
+            Cond::no("Accepted", "ListenersNotValid", "no listener is valid"),
+            Cond::no("Programmed", "ListenersNotValid", "no listener is valid"),
+        )
+    } else {
+        let total = gw.listeners_of(Some(k)).count();
+        let accepted = if valid == total {
+            Cond::yes("Accepted", "Accepted", "ListenerSet is accepted")
+        } else {
+            Cond::yes(
+                "Accepted",
+                "ListenersNotValid",
+                format!("{valid} of {total} listener(s) valid"),
+            )
+        };
+        let programmed = if programmed == 0 {
+            Cond::no("Programmed", "Invalid", "no listener is programmed")
+        } else {
+            Cond::yes(
+                "Programmed",
+                "Programmed",
+                format!("{programmed} listener(s) programmed"),
+            )
+        };
+        (accepted, programmed)
+    };
+    let listeners = gw
+        .listeners_of(Some(k))
+        .map(|(i, l)| ListenerSetStatusListeners {
+            name: l.name.clone(),
+            attached_routes: attached_routes(l),
+            supported_kinds: Some(
+                l.kinds
+                    .iter()
+                    .map(|kind| ListenerSetStatusListenersSupportedKinds {
+                        group: Some(GATEWAY_GROUP.into()),
+                        kind: (*kind).into(),
+                    })
+                    .collect(),
+            ),
+            conditions: conditions(&listener_conditions(gw, i, l), generation),
+        })
+        .collect();
+    Some(ResourceStatus {
+        kind: "ListenerSet".into(),
+        namespace: Some(set.entry.namespace.to_owned()),
+        name: set.entry.name.to_owned(),
+        status: Status::ListenerSet(ListenerSetStatus {
+            conditions: Some(conditions(&[accepted, programmed], generation)),
+            listeners: Some(listeners),
+        }),
+    })
 }
 
 /// Accepted and Programmed; `ResolvedRefs` when the Gateway sets a backend client certificate;
@@ -108,8 +191,8 @@ fn resolved_refs(gw: &GatewayState<'_>) -> Option<Cond> {
         Err((reason, message)) => Cond::no("ResolvedRefs", reason, message.clone()),
         Ok(_) => {
             let unresolved: Vec<&str> = gw
-                .listeners
-                .iter()
+                .listeners_of(None)
+                .map(|(_, l)| l)
                 .filter(|l| {
                     l.certificates.as_ref().is_some_and(|c| c.reason().is_some()) || !l.invalid_kinds.is_empty()
                 })
@@ -137,6 +220,8 @@ fn listener_conditions(gw: &GatewayState<'_>, i: usize, l: &ListenerState) -> [C
     };
     let programmed = if gw.programmed(i) {
         Cond::yes("Programmed", "Programmed", "listener is programmed")
+    } else if let Some((reason, message)) = &l.conflict {
+        Cond::no("Programmed", reason, message.clone())
     } else {
         let why = if gw.rejection.is_some() {
             "the Gateway is not accepted"

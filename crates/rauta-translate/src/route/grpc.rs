@@ -27,11 +27,7 @@ use crate::index::{Entry, Index};
 const SEGMENT: &str = "[^/]+";
 
 /// Compiles a GRPCRoute.
-pub(crate) fn compile<'a>(
-    entry: Entry<'a, GrpcRoute>,
-    index: &Index<'a>,
-    catalog: &mut ClusterCatalog,
-) -> CompiledRoute<'a> {
+pub(crate) fn compile(entry: Entry<'_, GrpcRoute>, index: &Index<'_>, catalog: &mut ClusterCatalog) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let meta = RouteMeta::of(RouteKind::Grpc, &entry);
     let mut issues = Issues::default();

@@ -18,11 +18,11 @@ use crate::clusters::ClusterCatalog;
 use crate::index::{Entry, Index, Resource};
 
 /// Compiles a TLSRoute.
-pub(crate) fn compile_tls<'a>(
-    entry: Entry<'a, TlsRoute>,
-    index: &Index<'a>,
+pub(crate) fn compile_tls(
+    entry: Entry<'_, TlsRoute>,
+    index: &Index<'_>,
     catalog: &mut ClusterCatalog,
-) -> CompiledRoute<'a> {
+) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let rules: Vec<&dyn ErasedRule> = spec.rules.iter().map(|r| r as &dyn ErasedRule).collect();
     compile(
@@ -37,11 +37,11 @@ pub(crate) fn compile_tls<'a>(
 }
 
 /// Compiles a TCPRoute.
-pub(crate) fn compile_tcp<'a>(
-    entry: Entry<'a, TcpRoute>,
-    index: &Index<'a>,
+pub(crate) fn compile_tcp(
+    entry: Entry<'_, TcpRoute>,
+    index: &Index<'_>,
     catalog: &mut ClusterCatalog,
-) -> CompiledRoute<'a> {
+) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let rules: Vec<&dyn ErasedRule> = spec.rules.iter().map(|r| r as &dyn ErasedRule).collect();
     compile(
@@ -56,11 +56,11 @@ pub(crate) fn compile_tcp<'a>(
 }
 
 /// Compiles a UDPRoute (its backends are the Services' UDP ports).
-pub(crate) fn compile_udp<'a>(
-    entry: Entry<'a, UdpRoute>,
-    index: &Index<'a>,
+pub(crate) fn compile_udp(
+    entry: Entry<'_, UdpRoute>,
+    index: &Index<'_>,
     catalog: &mut ClusterCatalog,
-) -> CompiledRoute<'a> {
+) -> CompiledRoute {
     let spec = &entry.resource.spec;
     let rules: Vec<&dyn ErasedRule> = spec.rules.iter().map(|r| r as &dyn ErasedRule).collect();
     compile(
@@ -86,15 +86,15 @@ impl<T: Serialize> ErasedRule for T {
     }
 }
 
-fn compile<'a, R: Resource, P: Serialize>(
+fn compile<R: Resource, P: Serialize>(
     kind: RouteKind,
-    entry: Entry<'a, R>,
+    entry: Entry<'_, R>,
     hostname_list: &[String],
     parent_refs: Option<&[P]>,
     rule_list: &[&dyn ErasedRule],
-    index: &Index<'a>,
+    index: &Index<'_>,
     catalog: &mut ClusterCatalog,
-) -> CompiledRoute<'a> {
+) -> CompiledRoute {
     let meta = RouteMeta::of(kind, &entry);
     let mut issues = Issues::default();
     let hostnames = hostnames(hostname_list, &mut issues);

@@ -14,7 +14,7 @@ use super::{ResourceStatus, Status};
 pub enum ConditionTarget<'a> {
     /// The resource's own `conditions`.
     Resource,
-    /// The `conditions` of a Gateway's listener, by name.
+    /// The `conditions` of a Gateway's (or ListenerSet's) listener, by name.
     Listener(&'a str),
 }
 
@@ -35,6 +35,23 @@ impl ResourceStatus {
             Status::Gateway(s) => {
                 let before = match previous {
                     Some(Status::Gateway(p)) => Some(p),
+                    _ => None,
+                };
+                carry(
+                    s.conditions.as_deref_mut(),
+                    before.and_then(|p| p.conditions.as_deref()),
+                    now,
+                );
+                for listener in s.listeners.iter_mut().flatten() {
+                    let old = before
+                        .and_then(|p| p.listeners.as_ref())
+                        .and_then(|ls| ls.iter().find(|l| l.name == listener.name));
+                    carry(Some(&mut listener.conditions), old.map(|l| &l.conditions[..]), now);
+                }
+            }
+            Status::ListenerSet(s) => {
+                let before = match previous {
+                    Some(Status::ListenerSet(p)) => Some(p),
                     _ => None,
                 };
                 carry(
@@ -79,6 +96,84 @@ impl ResourceStatus {
         }
     }
 
+    /// Every condition's `lastTransitionTime`, in the order [`Self::set_transition_times`] reads
+    /// them: the resource's conditions, then those of each listener, parent or ancestor in turn.
+    pub fn transition_times(&self) -> Vec<Time> {
+        let mut times = Vec::new();
+        let mut all = |list: Option<&Vec<Condition>>| {
+            times.extend(list.into_iter().flatten().map(|c| c.last_transition_time.clone()));
+        };
+        match &self.status {
+            Status::GatewayClass(s) => all(s.conditions.as_ref()),
+            Status::Gateway(s) => {
+                all(s.conditions.as_ref());
+                for listener in s.listeners.iter().flatten() {
+                    all(Some(&listener.conditions));
+                }
+            }
+            Status::ListenerSet(s) => {
+                all(s.conditions.as_ref());
+                for listener in s.listeners.iter().flatten() {
+                    all(Some(&listener.conditions));
+                }
+            }
+            Status::Route(s) => {
+                for parent in &s.parents {
+                    all(Some(&parent.conditions));
+                }
+            }
+            Status::BackendTlsPolicy(s) => {
+                for ancestor in &s.ancestors {
+                    all(Some(&ancestor.conditions));
+                }
+            }
+            Status::Conditions(conditions) => all(Some(conditions)),
+        }
+        times
+    }
+
+    /// Sets every condition's `lastTransitionTime` from `times`, as
+    /// [`Self::transition_times`] listed them (conditions past the end of `times` keep theirs).
+    pub fn set_transition_times(&mut self, times: &[Time]) {
+        let mut times = times.iter();
+        self.each_condition(&mut |c| {
+            if let Some(t) = times.next() {
+                c.last_transition_time = t.clone();
+            }
+        });
+    }
+
+    /// Calls `f` with every condition, in [`Self::transition_times`] order.
+    fn each_condition(&mut self, f: &mut dyn FnMut(&mut Condition)) {
+        let mut all = |list: Option<&mut Vec<Condition>>| list.into_iter().flatten().for_each(&mut *f);
+        match &mut self.status {
+            Status::GatewayClass(s) => all(s.conditions.as_mut()),
+            Status::Gateway(s) => {
+                all(s.conditions.as_mut());
+                for listener in s.listeners.iter_mut().flatten() {
+                    all(Some(&mut listener.conditions));
+                }
+            }
+            Status::ListenerSet(s) => {
+                all(s.conditions.as_mut());
+                for listener in s.listeners.iter_mut().flatten() {
+                    all(Some(&mut listener.conditions));
+                }
+            }
+            Status::Route(s) => {
+                for parent in &mut s.parents {
+                    all(Some(&mut parent.conditions));
+                }
+            }
+            Status::BackendTlsPolicy(s) => {
+                for ancestor in &mut s.ancestors {
+                    all(Some(&mut ancestor.conditions));
+                }
+            }
+            Status::Conditions(conditions) => all(Some(conditions)),
+        }
+    }
+
     /// Sets the condition `type_` at `target` to False with `reason` and `message`, keeping its
     /// `observedGeneration`; its `lastTransitionTime` becomes `now` unless it already was False.
     /// Returns false when there is no such condition.
@@ -94,6 +189,13 @@ impl ResourceStatus {
             (Status::GatewayClass(s), ConditionTarget::Resource) => s.conditions.as_mut(),
             (Status::Gateway(s), ConditionTarget::Resource) => s.conditions.as_mut(),
             (Status::Gateway(s), ConditionTarget::Listener(name)) => s
+                .listeners
+                .iter_mut()
+                .flatten()
+                .find(|l| l.name == name)
+                .map(|l| &mut l.conditions),
+            (Status::ListenerSet(s), ConditionTarget::Resource) => s.conditions.as_mut(),
+            (Status::ListenerSet(s), ConditionTarget::Listener(name)) => s
                 .listeners
                 .iter_mut()
                 .flatten()
