@@ -12,17 +12,60 @@ use hyper::body::Incoming;
 
 use crate::logging::Completion;
 use crate::mirror::{MirrorBody, TeeBody};
+use crate::server::h1::{ClientBodyError, RequestBody as Http1Body};
 use crate::upstream::{H1Body, H1BodyError};
 
 /// Why a request body stream broke.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BodyError {
-    /// The client's body failed (reset, malformed chunking, …).
+    /// An HTTP/1 client's body failed (closed early, malformed chunking, …).
     #[error("downstream body: {0}")]
-    Downstream(#[from] hyper::Error),
+    Http1(#[from] ClientBodyError),
+    /// An HTTP/2 client's body failed (stream reset, …).
+    #[error("downstream body: {0}")]
+    Http2(#[from] hyper::Error),
     /// A mirror's copy was abandoned because the mirror fell behind the main request.
     #[error("the mirror fell behind and its copy was dropped")]
     MirrorLagged,
+}
+
+/// A client's request body, as its protocol's server reads it.
+pub(crate) enum DownstreamBody {
+    /// The request has no body.
+    Empty,
+    /// Read by Rauta's HTTP/1 server.
+    Http1(Http1Body),
+    /// Read by hyper's HTTP/2 server.
+    Http2(Incoming),
+}
+
+impl Body for DownstreamBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Http1(b) => Pin::new(b).poll_frame(cx).map_err(BodyError::from),
+            Self::Http2(b) => Pin::new(b).poll_frame(cx).map_err(BodyError::from),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Http1(b) => b.is_end_stream(),
+            Self::Http2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Empty => SizeHint::with_exact(0),
+            Self::Http1(b) => b.size_hint(),
+            Self::Http2(b) => b.size_hint(),
+        }
+    }
 }
 
 /// A body sent upstream.
@@ -30,7 +73,7 @@ pub(crate) enum RequestBody {
     /// No body (retries, bodiless mirrors).
     Empty,
     /// The client's body, relayed as it arrives.
-    Incoming(Incoming),
+    Downstream(DownstreamBody),
     /// The client's body, also copied to mirrors.
     Tee(TeeBody),
     /// A mirror's copy of a client body.
@@ -44,7 +87,7 @@ impl Body for RequestBody {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
-            Self::Incoming(b) => Pin::new(b).poll_frame(cx).map_err(BodyError::from),
+            Self::Downstream(b) => Pin::new(b).poll_frame(cx),
             Self::Tee(b) => Pin::new(b).poll_frame(cx),
             Self::Mirror(b) => Pin::new(b).poll_frame(cx),
         }
@@ -53,7 +96,7 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Empty => true,
-            Self::Incoming(b) => b.is_end_stream(),
+            Self::Downstream(b) => b.is_end_stream(),
             Self::Tee(b) => b.is_end_stream(),
             Self::Mirror(b) => b.is_end_stream(),
         }
@@ -62,7 +105,7 @@ impl Body for RequestBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Empty => SizeHint::with_exact(0),
-            Self::Incoming(b) => b.size_hint(),
+            Self::Downstream(b) => b.size_hint(),
             Self::Tee(b) => b.size_hint(),
             Self::Mirror(b) => b.size_hint(),
         }

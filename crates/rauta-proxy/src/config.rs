@@ -20,7 +20,7 @@ pub struct ProxyConfig {
 pub struct Limits {
     /// Time a client has to send a complete HTTP/1 request head (also bounds idle keep-alive waits).
     pub header_read_timeout: Duration,
-    /// Largest request head accepted; HTTP/1 answers 431 beyond it. Never below 8 KiB.
+    /// Largest request head accepted; HTTP/1 answers 431 beyond it.
     pub max_header_bytes: usize,
     /// Most request header fields accepted on HTTP/1.
     pub max_headers: usize,
@@ -62,11 +62,6 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// hyper refuses HTTP/1 read buffers below 8 KiB; clamp instead of panicking.
-    pub(crate) fn http1_buffer_bytes(&self) -> usize {
-        self.max_header_bytes.max(8 * 1024)
-    }
-
     /// The HTTP/2 header list limit, saturated to what the protocol can express.
     pub(crate) fn http2_header_list_bytes(&self) -> u32 {
         u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX)

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use prometheus_client::registry::Registry;
 use rauta_ir::Snapshot;
 use tokio::sync::{Mutex, Semaphore, watch};
@@ -36,8 +36,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) access_log: Option<AccessLog>,
     pub(crate) upstream: Upstream,
-    /// Downstream connection settings (HTTP/1.1 and HTTP/2).
-    pub(crate) http: auto::Builder<TokioExecutor>,
+    /// Downstream HTTP/2 connection settings (HTTP/1 is Rauta's own server).
+    pub(crate) http2: http2::Builder<TokioExecutor>,
     /// TLS state that outlives snapshots (ticket keys, session cache).
     pub(crate) tls: TlsContext,
     pub(crate) tracker: Arc<Tracker>,
@@ -106,7 +106,7 @@ impl DataPlane {
             metrics: Metrics::new(registry),
             access_log,
             upstream: Upstream::new(&limits),
-            http: http_builder(&limits),
+            http2: http2_builder(&limits),
             tls: TlsContext::new(),
             tracker: Arc::default(),
             phase,
@@ -258,20 +258,9 @@ impl Drop for DataPlane {
     }
 }
 
-fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+fn http2_builder(limits: &Limits) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
-        .http1()
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.http1_buffer_bytes());
-    // hyper keeps up to 100 headers on the stack; any other limit moves them to the heap.
-    if limits.max_headers != 100 {
-        builder.http1().max_headers(limits.max_headers);
-    }
-    builder
-        .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
         .max_header_list_size(limits.http2_header_list_bytes());

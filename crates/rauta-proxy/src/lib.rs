@@ -26,6 +26,7 @@
 mod access_log;
 mod balancer;
 mod body;
+mod chunked;
 mod config;
 mod datagram;
 mod dataplane;

@@ -15,10 +15,9 @@ use http::HeaderMap;
 use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
-use crate::body::{BodyError, RequestBody, UpstreamBody};
+use crate::body::{BodyError, DownstreamBody, RequestBody, UpstreamBody};
 use crate::dataplane::Shared;
 use crate::runtime::RuntimeCluster;
 use crate::upstream;
@@ -89,13 +88,13 @@ async fn discard(mut body: UpstreamBody) {
 
 /// The client's body, copied frame by frame to mirrors.
 pub(crate) struct TeeBody {
-    inner: Incoming,
+    inner: DownstreamBody,
     mirrors: Vec<mpsc::Sender<MirrorChunk>>,
 }
 
 impl TeeBody {
     /// Tees `inner` to `mirrors`.
-    pub(crate) fn new(inner: Incoming, mirrors: Vec<mpsc::Sender<MirrorChunk>>) -> Self {
+    pub(crate) fn new(inner: DownstreamBody, mirrors: Vec<mpsc::Sender<MirrorChunk>>) -> Self {
         Self { inner, mirrors }
     }
 
@@ -126,7 +125,7 @@ impl Body for TeeBody {
                 this.mirrors.clear();
             }
         }
-        Poll::Ready(next.map(|r| r.map_err(BodyError::from)))
+        Poll::Ready(next)
     }
 
     fn is_end_stream(&self) -> bool {

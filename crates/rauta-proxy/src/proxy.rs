@@ -3,7 +3,8 @@
 //! 1. `accept` — [`listener::spawn_accept`](crate::listener) takes a connection (within the
 //!    connection limit), [`server::accept_connection`](crate::server) runs the TLS handshake on
 //!    HTTPS binds, and [`server::serve_connection`](crate::server) speaks HTTP/1.1 or HTTP/2.
-//! 2. `read_head` — hyper reads the request head (header read timeout, size limit); [`serve`]
+//! 2. `read_head` — the HTTP/1 server (`server/h1.rs`) or hyper's HTTP/2 server reads the request
+//!    head (header read timeout, size limit); [`serve`]
 //!    loads the routing view once, ensures an `x-request-id` and starts the [`Completion`].
 //! 3. [`select_route`] — listener by host, then virtual host, then the first route entry whose
 //!    match holds (no fall-through between listeners); no match is a 404 (a trailers-only
@@ -31,14 +32,12 @@ use http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 use rauta_ir::UpstreamProtocol;
 use rauta_route::{PathMatch, RequestParts};
 use tokio::sync::mpsc;
 
 use crate::balancer;
-use crate::body::{RequestBody, ResponseBody, UpstreamBody};
+use crate::body::{DownstreamBody, RequestBody, ResponseBody, UpstreamBody};
 use crate::dataplane::Shared;
 use crate::errors::ProxyError;
 use crate::filters::{RuntimeFilter, cors, headers, redirect};
@@ -49,17 +48,20 @@ use crate::mirror::{self, MirrorChunk, TeeBody};
 use crate::router;
 use crate::runtime::{Runtime, RuntimeBackend, RuntimeEntry, RuntimeListener, RuntimeRule};
 use crate::server::ConnCtx;
-use crate::upgrade;
+use crate::upgrade::{self, ClientUpgrade};
 use crate::upstream;
 
 /// A response and, for answers the proxy generated itself, why.
 type Reply = (Response<ResponseBody>, Option<&'static str>);
 
-/// Serves one request on the routing view current when it arrived.
-pub(crate) async fn serve(conn: Arc<ConnCtx>, mut request: Request<Incoming>) -> Response<ResponseBody> {
+/// Serves one request on the routing view current when it arrived. `on_upgrade` is the client's
+/// connection when the request asks to switch protocols (HTTP/1.1 only).
+pub(crate) async fn serve(
+    conn: Arc<ConnCtx>,
+    request: Request<DownstreamBody>,
+    on_upgrade: Option<ClientUpgrade>,
+) -> Response<ResponseBody> {
     let runtime = conn.shared.runtime.load_full();
-    let upgrade = forwarding::is_upgrade(request.version(), request.headers());
-    let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut head, body) = request.into_parts();
     let request_id = forwarding::ensure_request_id(&mut head.headers);
     let host = router::request_host(&head.uri, &head.headers);
@@ -90,10 +92,10 @@ pub(crate) async fn serve(conn: Arc<ConnCtx>, mut request: Request<Incoming>) ->
 struct Downstream {
     head: Parts,
     /// Taken by the upstream phase.
-    body: Option<Incoming>,
+    body: Option<DownstreamBody>,
     /// The host as sent (URI authority or Host header, port included).
     host: Option<HeaderValue>,
-    on_upgrade: Option<OnUpgrade>,
+    on_upgrade: Option<ClientUpgrade>,
 }
 
 impl Downstream {
@@ -261,7 +263,7 @@ async fn upstream_request(
         Some(body) => {
             let empty = body.is_end_stream();
             let relayed = if state.mirrors.is_empty() {
-                RequestBody::Incoming(body)
+                RequestBody::Downstream(body)
             } else {
                 RequestBody::Tee(TeeBody::new(body, state.mirrors))
             };

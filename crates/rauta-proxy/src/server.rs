@@ -1,14 +1,19 @@
-//! Serving one downstream connection: the TLS handshake on HTTPS binds, then HTTP/1.1 and HTTP/2
-//! on the same socket, idle timeout, graceful drain when the bind is removed or the data plane
-//! shuts down.
+//! Serving one downstream connection: the TLS handshake on HTTPS binds, then HTTP/1.1 (Rauta's
+//! own server, `h1`) or HTTP/2 (hyper's) on the same socket, idle timeout, graceful drain when
+//! the bind is removed or the data plane shuts down.
+
+pub(crate) mod h1;
+pub(crate) mod transport;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderValue, Request};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -17,10 +22,12 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
 
+use crate::body::DownstreamBody;
 use crate::dataplane::Shared;
 use crate::forwarding::client_ip_value;
 use crate::proxy;
 use crate::tls::ServerTls;
+use transport::Transport;
 
 /// Where a bind, or the whole data plane, is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,6 +95,8 @@ pub(crate) struct ConnCtx {
     in_flight: AtomicUsize,
     /// Milliseconds since `shared.epoch` when the last request finished.
     last_active_ms: AtomicU64,
+    /// Set when the connection should finish what it serves and close (HTTP/1).
+    draining: AtomicBool,
 }
 
 /// Marks a request in flight on its connection until dropped.
@@ -98,6 +107,15 @@ impl ConnCtx {
     pub(crate) fn begin_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
+    }
+
+    /// Whether the connection should close once its current request is answered.
+    pub(crate) fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// How long the connection has had no request in flight (`None` while one is).
@@ -147,7 +165,8 @@ pub(crate) async fn accept_connection(
             scheme: "http",
             sni: None,
         };
-        return serve_connection(shared, stream, client, local, Some(bind_phase), permit, plain).await;
+        let transport = Transport::Plain(stream);
+        return serve_connection(shared, transport, client, local, Some(bind_phase), permit, plain).await;
     };
     let limit = shared.limits.header_read_timeout;
     // The ClientHello is read first: it decides the cipher-suite order (`ServerTls::config_for`).
@@ -173,7 +192,8 @@ pub(crate) async fn accept_connection(
         .server_name()
         .map(|s| s.to_ascii_lowercase().into_boxed_str());
     let accepted = Accepted { scheme: "https", sni };
-    serve_connection(shared, stream, client, local, Some(bind_phase), permit, accepted).await;
+    let transport = Transport::Tls(Box::new(stream));
+    serve_connection(shared, transport, client, local, Some(bind_phase), permit, accepted).await;
 }
 
 /// What the transport told about a connection before HTTP starts.
@@ -182,23 +202,29 @@ pub(crate) struct Accepted {
     sni: Option<Box<str>>,
 }
 
-/// Serves `stream` until the client closes it, it idles out, or its bind or the data plane closes.
-pub(crate) async fn serve_connection<S>(
+/// The phases a connection follows: its bind's and the data plane's.
+struct Phases {
+    bind: Option<watch::Receiver<Phase>>,
+    global: Option<watch::Receiver<Phase>>,
+    /// The furthest either has reached (or the connection's own idle timeout).
+    current: Phase,
+}
+
+/// Serves `transport` until the client closes it, it idles out, or its bind or the data plane
+/// closes: HTTP/2 when ALPN chose it or the client starts with the HTTP/2 preface, else HTTP/1.
+pub(crate) async fn serve_connection(
     shared: Arc<Shared>,
-    stream: S,
+    transport: Transport,
     client: SocketAddr,
     local: SocketAddr,
-    mut bind_phase: Option<watch::Receiver<Phase>>,
+    bind_phase: Option<watch::Receiver<Phase>>,
     permit: OwnedSemaphorePermit,
     accepted: Accepted,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let _permit = permit;
     let _tracked = shared.tracker.track();
     shared.metrics.active_connections().inc();
     let _gauged = Gauged(shared.clone());
-    let mut global_phase = Some(shared.phase.subscribe());
     let started = Instant::now().saturating_duration_since(shared.epoch).as_millis();
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
@@ -209,45 +235,72 @@ pub(crate) async fn serve_connection<S>(
         local,
         in_flight: AtomicUsize::new(0),
         last_active_ms: AtomicU64::new(u64::try_from(started).unwrap_or(u64::MAX)),
+        draining: AtomicBool::new(false),
     });
-    let service_ctx = ctx.clone();
-    let service = service_fn(move |req| {
-        let ctx = service_ctx.clone();
-        async move { Ok::<_, Infallible>(proxy::serve(ctx, req).await) }
-    });
-    let conn = shared
-        .http
-        .serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(conn);
+    let current = |rx: &Option<watch::Receiver<Phase>>| rx.as_ref().map_or(Phase::Serving, |r| *r.borrow());
+    let global = Some(shared.phase.subscribe());
+    let mut phases = Phases {
+        current: current(&bind_phase).max(current(&global)),
+        bind: bind_phase,
+        global,
+    };
+    if transport.alpn_h2() {
+        return serve_h2(&ctx, transport, &mut phases).await;
+    }
+    let h1 = h1::serve(ctx.clone(), transport);
+    tokio::pin!(h1);
+    if let Some(h1::Outcome::H2(transport)) = drive(&ctx, &mut phases, h1, |_| ctx.start_draining()).await {
+        serve_h2(&ctx, transport, &mut phases).await;
+    }
+}
 
-    let idle_timeout = shared.limits.idle_timeout;
+/// Serves an HTTP/2 connection with hyper.
+async fn serve_h2<I>(ctx: &Arc<ConnCtx>, io: I, phases: &mut Phases)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service_ctx = ctx.clone();
+    let service = service_fn(move |request: Request<Incoming>| {
+        let ctx = service_ctx.clone();
+        async move { Ok::<_, Infallible>(proxy::serve(ctx, request.map(DownstreamBody::Http2), None).await) }
+    });
+    let conn = ctx.shared.http2.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    if let Some(Err(e)) = drive(ctx, phases, conn, |c| c.graceful_shutdown()).await {
+        tracing::debug!(client = %ctx.client, error = %e, "downstream connection ended with an error");
+    }
+}
+
+/// Runs `conn` to its end, unless its bind or the data plane closes first (`None`). When either
+/// starts draining, or the connection has had no request in flight for the idle timeout,
+/// `drain` tells the connection to finish what it serves and close.
+async fn drive<F: Future>(
+    ctx: &ConnCtx,
+    phases: &mut Phases,
+    mut conn: Pin<&mut F>,
+    mut drain: impl FnMut(Pin<&mut F>),
+) -> Option<F::Output> {
+    let idle_timeout = ctx.shared.limits.idle_timeout;
     let idle = tokio::time::sleep(idle_timeout);
     tokio::pin!(idle);
     let mut draining = false;
-    let current = |rx: &Option<watch::Receiver<Phase>>| rx.as_ref().map_or(Phase::Serving, |r| *r.borrow());
-    let mut phase = current(&bind_phase).max(current(&global_phase));
     loop {
-        if phase == Phase::Closed {
-            break;
+        if phases.current == Phase::Closed {
+            return None;
         }
-        if phase == Phase::Draining && !draining {
+        if phases.current == Phase::Draining && !draining {
             draining = true;
-            conn.as_mut().graceful_shutdown();
+            drain(conn.as_mut());
         }
         tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(client = %client, error = %e, "downstream connection ended with an error");
-                }
-                break;
-            }
-            Some(p) = changed(&mut bind_phase) => phase = phase.max(p),
-            Some(p) = changed(&mut global_phase) => phase = phase.max(p),
+            output = conn.as_mut() => return Some(output),
+            Some(p) = changed(&mut phases.bind) => phases.current = phases.current.max(p),
+            Some(p) = changed(&mut phases.global) => phases.current = phases.current.max(p),
             () = &mut idle => {
                 let now = Instant::now();
                 match ctx.idle_for(now) {
                     Some(idle_for) if idle_for >= idle_timeout => {
-                        phase = phase.max(Phase::Draining);
+                        phases.current = phases.current.max(Phase::Draining);
                         idle.as_mut().reset(now + idle_timeout);
                     }
                     Some(idle_for) => idle.as_mut().reset(now + (idle_timeout - idle_for)),

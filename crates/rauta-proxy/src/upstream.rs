@@ -22,7 +22,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rauta_ir::{Retry, UpstreamProtocol};
 use tokio::net::TcpStream;
 
-mod chunked;
 mod h1;
 mod head;
 

@@ -6,6 +6,7 @@
 mod proxy {
     pub mod errors;
     pub mod filters;
+    pub mod http1;
     pub mod lifecycle;
     pub mod limits;
     pub mod protocols;

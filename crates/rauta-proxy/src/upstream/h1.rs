@@ -37,9 +37,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::UpstreamError;
-use super::chunked::{ChunkedError, Decoder, Step};
 use super::head::{self, HeadError, ParsedHead, RequestFraming, ResponseFraming};
 use crate::body::{BodyError, RequestBody, UpstreamBody};
+use crate::chunked::{ChunkedError, Decoder, Step};
 use crate::config::Limits;
 use crate::forwarding;
 

@@ -1,5 +1,5 @@
-//! Decoding the chunked transfer coding of upstream responses (RFC 9112 §7.1), incrementally
-//! over the connection's read buffer. Strict: CRLF line ends, hexadecimal sizes that fit in
+//! Decoding the chunked transfer coding (RFC 9112 §7.1) of upstream responses and of client
+//! requests, incrementally over a connection's read buffer. Strict: CRLF line ends, hexadecimal sizes that fit in
 //! 64 bits, bounded size lines and trailer sections.
 
 use bytes::{Bytes, BytesMut};
