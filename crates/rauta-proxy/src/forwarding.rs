@@ -32,6 +32,11 @@ pub(crate) fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// `Transfer-Encoding` and `Upgrade`. With `keep_upgrade`, `Upgrade` and `Connection: upgrade`
 /// are relayed so the peer can switch protocols.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of them: one pass over the names (standard names compare as
+    // integers) instead of a hashed lookup per hop-by-hop name, twice per proxied request.
+    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named = headers.get_all(CONNECTION).iter().count();
     if named == 1 {
         if let Some(value) = headers.remove(CONNECTION) {
@@ -60,6 +65,18 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else {
         headers.remove(UPGRADE);
     }
+}
+
+/// A header [`strip_hop_by_hop`] may remove: the hop-by-hop names, and `Connection`, which can
+/// name any other.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == CONNECTION
+        || *name == TE
+        || *name == TRAILER
+        || *name == TRANSFER_ENCODING
+        || *name == UPGRADE
+        || *name == KEEP_ALIVE
+        || *name == PROXY_CONNECTION
 }
 
 fn remove_named(headers: &mut HeaderMap, connection: &HeaderValue, keep_upgrade: bool) {
@@ -113,10 +130,10 @@ fn join(parts: &[&[u8]], last: &HeaderValue) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&out).ok()
 }
 
-/// Returns the request's `x-request-id`, generating (and inserting) a random one when absent.
-pub(crate) fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(id) = headers.get(&REQUEST_ID) {
-        return id.clone();
+/// Gives the request an `x-request-id` (a random one) unless it has one.
+pub(crate) fn ensure_request_id(headers: &mut HeaderMap) {
+    if headers.contains_key(&REQUEST_ID) {
+        return;
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut n = fastrand::u128(..);
@@ -126,8 +143,7 @@ pub(crate) fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
         n >>= 4;
     }
     let id = HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"));
-    headers.insert(REQUEST_ID.clone(), id.clone());
-    id
+    headers.insert(REQUEST_ID.clone(), id);
 }
 
 /// The client address as a header value, computed once per connection.
@@ -169,6 +185,27 @@ mod tests {
         let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, vec!["x-echo-set-header", "x-end-to-end"]);
+    }
+
+    #[test]
+    fn messages_without_hop_by_hop_headers_are_unchanged() {
+        let mut h = headers(&[("host", "a"), ("x-a", "1"), ("x-a", "2"), ("content-length", "3")]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, before);
+        for name in [
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            let mut h = headers(&[("host", "a"), (name, "x")]);
+            strip_hop_by_hop(&mut h, false);
+            assert!(!h.contains_key(name), "{name}");
+            assert_eq!(h.len(), 1, "{name}");
+        }
     }
 
     #[test]
@@ -217,10 +254,14 @@ mod tests {
     #[test]
     fn request_id_is_generated_once() {
         let mut h = HeaderMap::new();
-        let id = ensure_request_id(&mut h);
+        ensure_request_id(&mut h);
+        let id = h.get(&REQUEST_ID).unwrap().clone();
         assert_eq!(id.len(), 32);
-        assert_eq!(ensure_request_id(&mut h), id);
+        assert!(id.as_bytes().iter().all(u8::is_ascii_hexdigit));
+        ensure_request_id(&mut h);
+        assert_eq!(h.get_all(&REQUEST_ID).iter().collect::<Vec<_>>(), vec![&id]);
         let mut given = headers(&[("x-request-id", "abc")]);
-        assert_eq!(ensure_request_id(&mut given), "abc");
+        ensure_request_id(&mut given);
+        assert_eq!(given.get(&REQUEST_ID).unwrap(), "abc");
     }
 }

@@ -10,6 +10,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 
 use crate::access_log::{AccessLog, AccessRecord};
+use crate::forwarding::REQUEST_ID;
 use crate::metrics::{MethodClass, RouteMetrics};
 use crate::runtime::{RuntimeListener, RuntimeRule};
 use crate::server::{ConnCtx, InFlight};
@@ -30,19 +31,14 @@ pub(crate) struct Completion {
 
 impl Completion {
     /// Starts tracking a request whose head is `head`.
-    pub(crate) fn start(
-        conn: &Arc<ConnCtx>,
-        head: &Parts,
-        host: Option<&HeaderValue>,
-        request_id: &HeaderValue,
-    ) -> Self {
+    pub(crate) fn start(conn: &Arc<ConnCtx>, head: &Parts, host: Option<&HeaderValue>) -> Self {
         let shared = &conn.shared;
         let log = shared.access_log.as_ref().map(|log| {
             Box::new((
                 log.clone(),
                 AccessRecord {
                     time: SystemTime::now(),
-                    request_id: Some(request_id.clone()),
+                    request_id: head.headers.get(&REQUEST_ID).cloned(),
                     client: conn.client,
                     method: head.method.clone(),
                     host: host.cloned(),

@@ -63,9 +63,9 @@ pub(crate) async fn serve(
 ) -> Response<ResponseBody> {
     let runtime = conn.shared.runtime.load_full();
     let (mut head, body) = request.into_parts();
-    let request_id = forwarding::ensure_request_id(&mut head.headers);
+    forwarding::ensure_request_id(&mut head.headers);
     let host = router::request_host(&head.uri, &head.headers);
-    let mut done = Completion::start(&conn, &head, host.as_ref(), &request_id);
+    let mut done = Completion::start(&conn, &head, host.as_ref());
     let mut request = Downstream {
         head,
         body: Some(body),

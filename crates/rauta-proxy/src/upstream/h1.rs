@@ -165,7 +165,9 @@ impl Http1Pool {
         request: Request<RequestBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         if request.method() == Method::CONNECT || forwarding::is_upgrade(request.version(), request.headers()) {
-            return self.send_upgrade(request).await;
+            // Boxed, as `connect` below: rare paths whose futures would otherwise add to the size
+            // of every request's future.
+            return Box::pin(self.send_upgrade(request)).await;
         }
         let (parts, body) = request.into_parts();
         let framing = request_framing(&parts.method, &parts.headers, &body);
@@ -175,7 +177,7 @@ impl Http1Pool {
         loop {
             let (mut conn, reused) = match self.checkout() {
                 Some(conn) => (conn, true),
-                None => (self.connect().await?, false),
+                None => (Box::pin(self.connect()).await?, false),
             };
             let replayable = body.is_none();
             match exchange(&mut conn, &head, framing, body.take(), &parts.method).await {

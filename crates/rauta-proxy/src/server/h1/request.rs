@@ -6,7 +6,6 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
-use http::uri::Authority;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
 use crate::forwarding::connection_has;
@@ -209,11 +208,49 @@ fn check_host(version: Version, headers: &HeaderMap) -> Result<(), HeadError> {
         return Err(HeadError::Malformed("more than one Host"));
     }
     let bytes = host.as_bytes();
-    if bytes.is_empty() || (!bytes.contains(&b'@') && Authority::try_from(bytes).is_ok()) {
+    if bytes.is_empty() || valid_host(bytes) {
         Ok(())
     } else {
         Err(HeadError::Malformed("invalid Host"))
     }
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP literal in brackets or a
+/// reg-name (an IPv4 address is one), then an optional port of digits. Checked by hand because
+/// `http::uri::Authority` copies the value to parse it, once per request.
+pub(super) fn valid_host(host: &[u8]) -> bool {
+    let (name_ok, rest) = match host.strip_prefix(b"[") {
+        Some(inner) => match inner.iter().position(|&b| b == b']') {
+            Some(end) => (ip_literal(&inner[..end]), &inner[end + 1..]),
+            None => return false,
+        },
+        None => {
+            let end = host.iter().position(|&b| b == b':').unwrap_or(host.len());
+            (host[..end].iter().all(|&b| reg_name_byte(b)), &host[end..])
+        }
+    };
+    let port_ok = match rest {
+        [] => true,
+        [b':', port @ ..] => port.len() <= 5 && port.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    name_ok && port_ok
+}
+
+/// The inside of `[...]`: an IPv6 address (possibly with an IPv4 tail) or `vX.` IPvFuture.
+fn ip_literal(inner: &[u8]) -> bool {
+    match inner {
+        [] => false,
+        [b'v' | b'V', rest @ ..] => {
+            !rest.is_empty() && rest.iter().all(|&b| reg_name_byte(b) || b == b':') && rest.contains(&b'.')
+        }
+        _ => inner.contains(&b':') && inner.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+    }
+}
+
+/// unreserved / pct-encoded (its `%` and hex digits) / sub-delims.
+fn reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
 }
 
 /// RFC 9112 §6.3 for requests. A request with both Transfer-Encoding and Content-Length is

@@ -466,3 +466,27 @@ async fn unread_bodies_are_drained_within_a_limit_and_old_handles_cut_off() {
     client.write_all(b"10\r\n0123456789abcdef\r\n").await.unwrap();
     assert!(!drain(&io, 8).await, "more than the limit");
 }
+
+#[test]
+fn host_values_are_checked_without_building_an_authority() {
+    for host in [
+        "a",
+        "a.example:8080",
+        "127.0.0.1",
+        "127.0.0.1:80",
+        "[::1]",
+        "[::1]:8080",
+        "[::ffff:10.0.0.1]:443",
+        "[v1.fe80::a+en1]",
+        "xn--bcher-kva.example",
+        "a%2Eb",
+        "a:",
+    ] {
+        assert!(request::valid_host(host.as_bytes()), "{host}");
+    }
+    for host in [
+        "a b", "user@a", "a:80:81", "a:x", "a:123456", "[::1", "[::1]x", "[]", "[zz::1]", "a/b", "a?b", "[v1]",
+    ] {
+        assert!(!request::valid_host(host.as_bytes()), "{host}");
+    }
+}
