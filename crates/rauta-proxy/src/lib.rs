@@ -9,7 +9,8 @@
 //!
 //! 1. **accept** — a connection is accepted within the connection limit; HTTPS binds run the TLS
 //!    handshake with the certificate the SNI selects.
-//! 2. **read_head** — hyper reads the request head; an `x-request-id` is ensured.
+//! 2. **read_head** — Rauta's HTTP/1 server (`server/h1`) or hyper's HTTP/2 server reads the
+//!    request head; an `x-request-id` is ensured.
 //! 3. **select_route** — listener by host (421 when it is not the SNI's), virtual host, then the
 //!    first matching route entry.
 //! 4. **prepare_upstream_headers** — hop-by-hop headers removed, `X-Forwarded-*` added.
@@ -26,6 +27,7 @@
 mod access_log;
 mod balancer;
 mod body;
+mod body_framing;
 mod chunked;
 mod config;
 mod datagram;

@@ -39,6 +39,7 @@ use tokio::net::TcpStream;
 use super::UpstreamError;
 use super::head::{self, HeadError, ParsedHead, RequestFraming, ResponseFraming};
 use crate::body::{BodyError, RequestBody, UpstreamBody};
+use crate::body_framing::{self, BodyFramer};
 use crate::chunked::{ChunkedError, Decoder, Step};
 use crate::config::Limits;
 use crate::forwarding;
@@ -384,62 +385,37 @@ async fn send_body(
     framing: RequestFraming,
     mut body: RequestBody,
 ) -> Result<(), ExchangeError> {
-    let chunked = framing == RequestFraming::Chunked;
-    let announced = match framing {
-        RequestFraming::Length(n) => Some(n),
-        RequestFraming::None | RequestFraming::Chunked => None,
+    let mut framer = match framing {
+        RequestFraming::Length(n) => BodyFramer::length(n),
+        RequestFraming::Chunked => BodyFramer::chunked(),
+        RequestFraming::None => BodyFramer::length(0),
     };
     let mut out = Vec::with_capacity(head.len() + 1024);
     out.extend_from_slice(head);
-    let mut sent: u64 = 0;
     let mut trailers: Option<HeaderMap> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(ExchangeError::Body)?;
-        let data: Bytes = match frame.into_data() {
-            Ok(data) => data,
-            Err(frame) => {
-                trailers = frame.into_trailers().ok();
-                continue;
-            }
-        };
-        if data.is_empty() {
+        let Some(data) = body_framing::data_of(frame, &mut trailers) else {
             continue;
-        }
-        sent += data.len() as u64;
-        if announced.is_some_and(|n| sent > n) {
-            return Err(ExchangeError::BodyLength);
-        }
-        if chunked {
-            head::chunk_header(&mut out, data.len());
-        }
+        };
+        framer
+            .start_data(&mut out, data.len())
+            .map_err(|_| ExchangeError::BodyLength)?;
         if data.len() <= COALESCE {
             out.extend_from_slice(&data);
-            if chunked {
-                out.extend_from_slice(b"\r\n");
-            }
+            out.extend_from_slice(framer.data_tail());
             io.write_all(&out).await.map_err(ExchangeError::Write)?;
         } else {
             io.write_all(&out).await.map_err(ExchangeError::Write)?;
             io.write_all(&data).await.map_err(ExchangeError::Write)?;
-            if chunked {
-                io.write_all(b"\r\n").await.map_err(ExchangeError::Write)?;
-            }
+            io.write_all(framer.data_tail()).await.map_err(ExchangeError::Write)?;
         }
         out.clear();
     }
-    if announced.is_some_and(|n| sent != n) {
+    if !framer.complete() {
         return Err(ExchangeError::BodyLength);
     }
-    if chunked {
-        out.extend_from_slice(b"0\r\n");
-        for (name, value) in trailers.iter().flatten() {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-    }
+    framer.finish(&mut out, trailers.as_ref());
     if !out.is_empty() {
         io.write_all(&out).await.map_err(ExchangeError::Write)?;
     }

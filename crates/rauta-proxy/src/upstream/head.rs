@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
 
+use crate::body_framing::header_line;
 use crate::forwarding::connection_has;
 
 /// Most headers accepted in an upstream response head.
@@ -47,10 +48,7 @@ pub(crate) fn encode_request(
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == EXPECT {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        header_line(out, name, value.as_bytes());
     }
     match framing {
         RequestFraming::None => {}
@@ -196,12 +194,6 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(
         Some(n) => (ResponseFraming::Length(n), true),
         None => (ResponseFraming::UntilClose, false),
     })
-}
-
-/// Appends a chunk-size line for a chunk of `len` bytes.
-pub(crate) fn chunk_header(out: &mut Vec<u8>, len: usize) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{len:x}\r\n");
 }
 
 #[cfg(test)]

@@ -6,18 +6,15 @@ use std::io::Write as _;
 use std::pin::Pin;
 use std::task::Poll;
 
-use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, DATE,
-    HOST, MAX_FORWARDS, SET_COOKIE, TE, TRAILER, TRANSFER_ENCODING,
-};
-use http::{HeaderMap, HeaderName, Response, StatusCode};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{HeaderMap, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 
 use super::date;
 use super::io::{SharedIo, lock};
 use crate::body::ResponseBody;
+use crate::body_framing::{self, BodyFramer, header_line};
 use crate::forwarding::connection_has;
 
 /// Body bytes copied next to the head (or a chunk header) to save a write; larger frames are
@@ -174,33 +171,6 @@ pub(crate) fn encode_head(
     out.extend_from_slice(b"\r\n");
 }
 
-fn header_line(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
-    out.extend_from_slice(name.as_str().as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Fields a trailer section may not carry (framing, routing, authentication, controls; RFC 9110
-/// §6.5.1): dropped.
-fn allowed_in_trailers(name: &HeaderName) -> bool {
-    ![
-        AUTHORIZATION,
-        CACHE_CONTROL,
-        CONTENT_ENCODING,
-        CONTENT_LENGTH,
-        CONTENT_RANGE,
-        CONTENT_TYPE,
-        HOST,
-        MAX_FORWARDS,
-        SET_COOKIE,
-        TRAILER,
-        TRANSFER_ENCODING,
-        TE,
-    ]
-    .contains(name)
-}
-
 /// Writes `bufs` in order.
 pub(crate) async fn write_all(io: &SharedIo, bufs: &[&[u8]]) -> std::io::Result<()> {
     let mut progress = (0, 0);
@@ -243,10 +213,10 @@ pub(crate) async fn write(
             Written::Close
         };
     }
-    let chunked = plan.framing == Framing::Chunked;
-    let mut remaining = match plan.framing {
-        Framing::Length(n) => Some(n),
-        _ => None,
+    let mut framer = match plan.framing {
+        Framing::Length(n) => BodyFramer::length(n),
+        Framing::Chunked => BodyFramer::chunked(),
+        Framing::UntilClose | Framing::NoBody => BodyFramer::until_close(),
     };
     let mut trailers = None;
     loop {
@@ -263,36 +233,24 @@ pub(crate) async fn write(
                 body.frame().await
             }
         };
-        let data: Bytes = match next {
+        let data = match next {
             None => break,
             // The upstream body broke off: the client must see a broken message, not an end.
             Some(Err(_)) => {
                 let _ = write_all(io, &[&out]).await;
                 return Written::Close;
             }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => data,
-                Err(frame) => {
-                    trailers = frame.into_trailers().ok();
-                    continue;
-                }
+            Some(Ok(frame)) => match body_framing::data_of(frame, &mut trailers) {
+                Some(data) => data,
+                None => continue,
             },
         };
-        if data.is_empty() {
-            continue;
+        if framer.start_data(&mut out, data.len()).is_err() {
+            // More than the length announced: the message cannot be delimited any more.
+            let _ = write_all(io, &[&out]).await;
+            return Written::Close;
         }
-        if let Some(left) = remaining.as_mut() {
-            let Some(after) = left.checked_sub(data.len() as u64) else {
-                // More than the length announced: the message cannot be delimited any more.
-                let _ = write_all(io, &[&out]).await;
-                return Written::Close;
-            };
-            *left = after;
-        }
-        if chunked {
-            let _ = write!(out, "{:x}\r\n", data.len());
-        }
-        let tail: &[u8] = if chunked { b"\r\n" } else { b"" };
+        let tail = framer.data_tail();
         if data.len() <= COALESCE {
             out.extend_from_slice(&data);
             out.extend_from_slice(tail);
@@ -309,22 +267,13 @@ pub(crate) async fn write(
             out.clear();
         }
     }
-    if chunked {
-        out.extend_from_slice(b"0\r\n");
-        for (name, value) in trailers.iter().flatten() {
-            if allowed_in_trailers(name) {
-                header_line(&mut out, name, value.as_bytes());
-            }
-        }
-        out.extend_from_slice(b"\r\n");
-    }
+    framer.finish(&mut out, trailers.as_ref());
     drop(body);
     if !out.is_empty() && write_all(io, &[&out]).await.is_err() {
         return Written::Close;
     }
     // A body shorter than announced leaves the client waiting for the rest: close.
-    let complete = remaining.is_none_or(|left| left == 0);
-    if plan.keep_alive && complete && plan.framing != Framing::UntilClose {
+    if plan.keep_alive && framer.complete() && plan.framing != Framing::UntilClose {
         Written::KeepAlive
     } else {
         Written::Close
