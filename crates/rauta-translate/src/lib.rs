@@ -33,6 +33,7 @@ mod route;
 mod route_cache;
 mod status;
 mod translator;
+mod value_decoder;
 
 pub use gateway_class::SUPPORTED_FEATURES;
 pub use inputs::{Inputs, Source, Sourced};

@@ -288,31 +288,7 @@ fn add(
 /// Deserialises a resource, collecting the paths of unknown fields; an error gives the path of
 /// the offending field and the message.
 fn decode<T: DeserializeOwned>(value: Value, unknown: &mut Vec<String>) -> Result<T, (String, String)> {
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path_string(&path));
-    let de = serde_ignored::Deserializer::new(value, &mut record);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        (field, e.into_inner().to_string())
-    })
-}
-
-/// `spec.rules[0].matchs` for a serde_ignored path.
-fn path_string(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", path_string(parent)),
-        Path::Map { parent, key } => {
-            let parent = path_string(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => path_string(parent),
-    }
+    crate::value_decoder::decode(value, unknown).map_err(crate::value_decoder::DecodeError::into_parts)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::GATEWAY_GROUP;
 use crate::index::{Entry, Index};
 use crate::namespaces::NamespacePolicy;
 use crate::problem::Problem;
+use crate::value_decoder::{DecodeError, reshape};
 
 /// A ListenerSet attached to one of Rauta's Gateways.
 #[derive(Debug)]
@@ -137,8 +138,7 @@ pub(crate) fn report_orphans(index: &Index<'_>, problems: &mut Vec<Problem>) {
     }
 }
 
-/// A ListenerSet's listener as the Gateway listener it is: the Gateway API generates one Rust type
-/// per resource for the same listener schema, so the fields are carried over through their JSON.
-fn as_gateway_listener(spec: &ListenerSetListeners) -> Result<GatewayListeners, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(spec)?)
+/// A ListenerSet's listener as the Gateway listener it is (the same schema, another Rust type).
+fn as_gateway_listener(spec: &ListenerSetListeners) -> Result<GatewayListeners, DecodeError> {
+    reshape(spec)
 }

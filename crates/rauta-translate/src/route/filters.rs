@@ -14,6 +14,7 @@ use rauta_ir::{BackendTarget, Cors, Filter, Fraction, Mirror};
 use super::RuleCtx;
 use super::backends::BackendSpec;
 use super::matches::Invalid;
+use crate::value_decoder::{DecodeError, reshape};
 
 /// The converted filters of one list, and whether an unsupported filter makes the list answer 500.
 #[derive(Debug, Default)]
@@ -23,11 +24,11 @@ pub(crate) struct Filters {
     pub unsupported: bool,
 }
 
-/// backendRef filters in the rule-level type (same shape, same JSON).
+/// backendRef filters in the rule-level type (the same shape).
 pub(crate) fn from_backend_ref(
     list: &[HttpRouteRulesBackendRefsFilters],
-) -> Result<Vec<HttpRouteRulesFilters>, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(list)?)
+) -> Result<Vec<HttpRouteRulesFilters>, DecodeError> {
+    reshape(list)
 }
 
 /// Converts a filter list at `field` (`spec.rules[0].filters`). Invalid values are reported

@@ -15,13 +15,12 @@ use gateway_api::experimental::httproutes::{HttpRouteParentRefs, HttpRouteRules}
 use http::HeaderName;
 use rauta_ir::RouteKind;
 use rauta_ir::route::{HeaderMatch, PathMatch, Pattern, Precedence, RouteMatch, ValueMatch};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::matches::Invalid;
 use super::{CompiledEntry, CompiledRoute, Issues, RouteMeta, RuleCtx, finish, hostnames, rules};
 use crate::clusters::ClusterCatalog;
 use crate::index::{Entry, Index};
+use crate::value_decoder::{DecodeError, decode, reshape, to_value};
 
 /// Any one path segment.
 const SEGMENT: &str = "[^/]+";
@@ -81,24 +80,19 @@ pub(crate) fn compile(entry: Entry<'_, GrpcRoute>, index: &Index<'_>, catalog: &
     let parent_refs: Vec<HttpRouteParentRefs> = spec
         .parent_refs
         .as_deref()
-        .map(|refs| same_shape(refs).unwrap_or_default())
+        .map(|refs| reshape(refs).unwrap_or_default())
         .unwrap_or_default();
     finish(meta, parent_refs, hostnames, entries, &issues)
 }
 
-/// Reads a value of one generated type as another with the same JSON shape.
-fn same_shape<A: Serialize + ?Sized, B: DeserializeOwned>(a: &A) -> Result<B, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(a)?)
-}
-
 /// The rule without its matches, as an HTTPRoute rule: name, filters, backendRefs and session
 /// persistence have the same shape in both kinds.
-fn as_http_rule(rule: &GrpcRouteRules) -> Result<HttpRouteRules, serde_json::Error> {
-    let mut value = serde_json::to_value(rule)?;
-    if let Some(map) = value.as_object_mut() {
+fn as_http_rule(rule: &GrpcRouteRules) -> Result<HttpRouteRules, DecodeError> {
+    let mut value = to_value(rule)?;
+    if let Some(map) = value.as_mapping_mut() {
         map.remove("matches");
     }
-    serde_json::from_value(value)
+    decode(value, &mut Vec::new())
 }
 
 /// One `matches[]` entry → a route match on the request path and headers, and its precedence.

@@ -16,6 +16,7 @@ use super::matches::Invalid;
 use super::{CompiledEntry, CompiledRoute, Issues, RouteMeta, RuleCtx, finish, hostnames, rules};
 use crate::clusters::ClusterCatalog;
 use crate::index::{Entry, Index, Resource};
+use crate::value_decoder::{DecodeError, reshape};
 
 /// Compiles a TLSRoute.
 pub(crate) fn compile_tls(
@@ -74,15 +75,15 @@ pub(crate) fn compile_udp(
     )
 }
 
-/// A rule of any of these kinds, read through its JSON (`name` and `backendRefs`, shaped like an
-/// HTTPRoute rule's).
+/// A rule of any of these kinds, read as an HTTPRoute rule (its `name` and `backendRefs` have the
+/// same shape).
 trait ErasedRule {
-    fn as_http_rule(&self) -> Result<HttpRouteRules, serde_json::Error>;
+    fn as_http_rule(&self) -> Result<HttpRouteRules, DecodeError>;
 }
 
 impl<T: Serialize> ErasedRule for T {
-    fn as_http_rule(&self) -> Result<HttpRouteRules, serde_json::Error> {
-        serde_json::from_value(serde_json::to_value(self)?)
+    fn as_http_rule(&self) -> Result<HttpRouteRules, DecodeError> {
+        reshape(self)
     }
 }
 
@@ -127,8 +128,6 @@ fn compile<R: Resource, P: Serialize>(
             match_index: 0,
         });
     }
-    let parent_refs: Vec<HttpRouteParentRefs> = parent_refs
-        .and_then(|refs| serde_json::to_value(refs).and_then(serde_json::from_value).ok())
-        .unwrap_or_default();
+    let parent_refs: Vec<HttpRouteParentRefs> = parent_refs.and_then(|refs| reshape(refs).ok()).unwrap_or_default();
     finish(meta, parent_refs, hostnames, entries, &issues)
 }
