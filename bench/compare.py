@@ -46,6 +46,8 @@ PORTS = {
     "rauta": (18104, 18204, 18104),
 }
 PROXIES = list(PORTS)
+# The program each peer runs (Rauta's is RAUTA).
+EXECUTABLES = {"nginx": "nginx", "haproxy": "haproxy", "caddy": "caddy"}
 # Added to every port (--port-offset), so that two runs on one machine do not collide.
 PORT_OFFSET = 0
 
@@ -116,6 +118,23 @@ def memory_kib(root, field):
         except (OSError, ValueError):
             pass
     return total
+
+
+def drop_from_page_cache(executable):
+    """Evicts a program's file from the page cache (`posix_fadvise(DONTNEED)`), so that every
+    target starts as it would on a machine that has not just written or run it. How much of a
+    binary's code a start maps depends on how its file sits in the page cache: a file `cp` or the
+    linker has just written is cached in other folio sizes than one read from disk, and the idle
+    RSS of the same binary moved by ±0.5 MB between those states (docs/benchmarks.md)."""
+    path = shutil.which(executable) or executable
+    try:
+        fd = os.open(os.path.realpath(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 class Proc:
@@ -756,6 +775,7 @@ class Bench:
         self.stop_all_proxies()
         for rnd in range(1, a.memory_rounds + 1):
             for t in PROXIES + ["rauta-5k"]:
+                drop_from_page_cache(EXECUTABLES.get(t, RAUTA))
                 p = self.start(t)
                 port = P(18105) if t == "rauta-5k" else PORTS[t][0]
                 time.sleep(1.0)
