@@ -31,62 +31,145 @@ pub(crate) fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// `Proxy-Connection`, `TE` (except `te: trailers`, which gRPC needs end to end), `Trailer`,
 /// `Transfer-Encoding` and `Upgrade`. With `keep_upgrade`, `Upgrade` and `Connection: upgrade`
 /// are relayed so the peer can switch protocols.
+///
+/// Twice per proxied request: one pass over the names (standard names compare as integers)
+/// finds which of them are present, and only those are removed. Most responses carry just
+/// `Connection: keep-alive`; looking every hop-by-hop name up by hash cost ten lookups there.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none of them: one pass over the names (standard names compare as
-    // integers) instead of a hashed lookup per hop-by-hop name, twice per proxied request.
-    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+    let mut present = HopByHop::default();
+    for name in headers.keys() {
+        present.add(name);
+    }
+    if present.is_empty() && !keep_upgrade {
         return;
     }
-    let named = headers.get_all(CONNECTION).iter().count();
-    if named == 1 {
-        if let Some(value) = headers.remove(CONNECTION) {
-            remove_named(headers, &value, keep_upgrade);
-        }
-    } else if named > 1 {
-        let values: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
-        headers.remove(CONNECTION);
-        for value in &values {
-            remove_named(headers, value, keep_upgrade);
+    // Hop-by-hop names a `Connection` header lists are removed even where they would be kept.
+    let mut named = HopByHop::default();
+    if present.has(HopByHop::CONNECTION) {
+        let mut values = headers.get_all(CONNECTION).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => {
+                let value = value.clone();
+                headers.remove(CONNECTION);
+                remove_named(headers, &value, keep_upgrade, &mut named);
+            }
+            _ => {
+                let values: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
+                headers.remove(CONNECTION);
+                for value in &values {
+                    remove_named(headers, value, keep_upgrade, &mut named);
+                }
+            }
         }
     }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(TRAILER);
-    headers.remove(TRANSFER_ENCODING);
-    let te_trailers = {
-        let mut values = headers.get_all(TE).iter();
-        matches!((values.next(), values.next()), (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"trailers"))
-    };
-    if !te_trailers {
-        headers.remove(TE);
+    for (bit, name) in [
+        (HopByHop::KEEP_ALIVE, &KEEP_ALIVE),
+        (HopByHop::PROXY_CONNECTION, &PROXY_CONNECTION),
+        (HopByHop::TRAILER, &TRAILER),
+        (HopByHop::TRANSFER_ENCODING, &TRANSFER_ENCODING),
+    ] {
+        if present.has(bit) {
+            headers.remove(name);
+        }
+    }
+    if present.has(HopByHop::TE) {
+        let te_trailers = {
+            let mut values = headers.get_all(TE).iter();
+            matches!((values.next(), values.next()), (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+        };
+        if !te_trailers || named.has(HopByHop::TE) {
+            headers.remove(TE);
+        }
     }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if present.has(HopByHop::UPGRADE) {
         headers.remove(UPGRADE);
     }
 }
 
-/// A header [`strip_hop_by_hop`] may remove: the hop-by-hop names, and `Connection`, which can
-/// name any other.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    *name == CONNECTION
-        || *name == TE
-        || *name == TRAILER
-        || *name == TRANSFER_ENCODING
-        || *name == UPGRADE
-        || *name == KEEP_ALIVE
-        || *name == PROXY_CONNECTION
+/// Which hop-by-hop header names a message has, one bit each.
+#[derive(Default, Clone, Copy)]
+struct HopByHop(u8);
+
+impl HopByHop {
+    const CONNECTION: u8 = 1;
+    const KEEP_ALIVE: u8 = 1 << 1;
+    const PROXY_CONNECTION: u8 = 1 << 2;
+    const TE: u8 = 1 << 3;
+    const TRAILER: u8 = 1 << 4;
+    const TRANSFER_ENCODING: u8 = 1 << 5;
+    const UPGRADE: u8 = 1 << 6;
+
+    fn bit_of(name: &HeaderName) -> u8 {
+        if *name == CONNECTION {
+            Self::CONNECTION
+        } else if *name == TE {
+            Self::TE
+        } else if *name == TRAILER {
+            Self::TRAILER
+        } else if *name == TRANSFER_ENCODING {
+            Self::TRANSFER_ENCODING
+        } else if *name == UPGRADE {
+            Self::UPGRADE
+        } else if *name == KEEP_ALIVE {
+            Self::KEEP_ALIVE
+        } else if *name == PROXY_CONNECTION {
+            Self::PROXY_CONNECTION
+        } else {
+            0
+        }
+    }
+
+    /// The bit of a name as a `Connection` value spells it (any case).
+    fn bit_of_token(token: &str) -> u8 {
+        [
+            (Self::CONNECTION, &CONNECTION),
+            (Self::TE, &TE),
+            (Self::TRAILER, &TRAILER),
+            (Self::TRANSFER_ENCODING, &TRANSFER_ENCODING),
+            (Self::UPGRADE, &UPGRADE),
+            (Self::KEEP_ALIVE, &KEEP_ALIVE),
+            (Self::PROXY_CONNECTION, &PROXY_CONNECTION),
+        ]
+        .into_iter()
+        .find(|(_, name)| token.eq_ignore_ascii_case(name.as_str()))
+        .map_or(0, |(bit, _)| bit)
+    }
+
+    fn add(&mut self, name: &HeaderName) {
+        self.0 |= Self::bit_of(name);
+    }
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
-fn remove_named(headers: &mut HeaderMap, connection: &HeaderValue, keep_upgrade: bool) {
+/// Removes the headers a `Connection` value names. The hop-by-hop names among them are left to
+/// the caller, which removes those anyway (`named` records them); `close` and `keep-alive`, the
+/// usual tokens, then cost no lookup.
+fn remove_named(headers: &mut HeaderMap, connection: &HeaderValue, keep_upgrade: bool, named: &mut HopByHop) {
     let Ok(text) = connection.to_str() else { return };
     for token in text.split(',').map(str::trim) {
         let protected = token.is_empty()
             || token.eq_ignore_ascii_case(HOST.as_str())
             || (keep_upgrade && token.eq_ignore_ascii_case(UPGRADE.as_str()));
-        if !protected {
-            headers.remove(token);
+        if protected {
+            continue;
+        }
+        if token.eq_ignore_ascii_case("close") && !headers.keys().any(|k| k.as_str() == "close") {
+            continue;
+        }
+        match HopByHop::bit_of_token(token) {
+            0 => {
+                headers.remove(token);
+            }
+            bit => named.0 |= bit,
         }
     }
 }
@@ -206,6 +289,31 @@ mod tests {
             assert!(!h.contains_key(name), "{name}");
             assert_eq!(h.len(), 1, "{name}");
         }
+    }
+
+    #[test]
+    fn hop_by_hop_names_listed_in_connection_go_even_where_they_would_stay() {
+        let mut h = headers(&[
+            ("connection", "TE, Close"),
+            ("te", "trailers"),
+            ("close", "x"),
+            ("x-a", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-a"]);
+        let mut h = headers(&[("connection", "keep-alive"), ("date", "d"), ("server", "s")]);
+        strip_hop_by_hop(&mut h, false);
+        let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["date", "server"]);
+        let mut h = headers(&[
+            ("connection", "upgrade, x-b"),
+            ("upgrade", "h2c"),
+            ("x-b", "1"),
+            ("x-c", "2"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-c"]);
     }
 
     #[test]

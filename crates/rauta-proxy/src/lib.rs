@@ -36,6 +36,7 @@ mod errors;
 mod filters;
 mod forwarding;
 mod grpc;
+mod head_names;
 mod listener;
 mod logging;
 mod metrics;

@@ -7,12 +7,16 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
+use smallvec::SmallVec;
 
 use crate::body_framing::header_line;
 use crate::forwarding::connection_has;
+use crate::head_names::HeadNames;
 
 /// Most headers accepted in an upstream response head.
 const MAX_HEADERS: usize = 128;
+/// Header spans kept on the stack while a head is parsed (more spill to the heap).
+const INLINE_HEADERS: usize = 24;
 /// Largest upstream response head accepted (status line and headers).
 pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -124,9 +128,11 @@ pub(crate) fn parse_response(buf: &mut BytesMut, request_method: &Method) -> Res
         let http10 = parsed.version == Some(0);
         // Header values are slices of the head's bytes: find each one's offset in `buf`.
         let base = buf.as_ptr() as usize;
-        let mut spans = Vec::with_capacity(parsed.headers.len());
+        let mut spans: SmallVec<[(HeaderName, usize, usize); INLINE_HEADERS]> = SmallVec::new();
+        let mut names = HeadNames::default();
         for h in parsed.headers.iter() {
             let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Header(h.name.to_owned()))?;
+            names.note(&name);
             let start = h.value.as_ptr() as usize - base;
             spans.push((name, start, start + h.value.len()));
         }
@@ -137,8 +143,9 @@ pub(crate) fn parse_response(buf: &mut BytesMut, request_method: &Method) -> Res
                 .map_err(|_| HeadError::Header(name.as_str().to_owned()))?;
             headers.append(name, value);
         }
-        let (framing, mut keep_alive) = framing(status, request_method, &headers)?;
-        if http10 && !connection_has(&headers, "keep-alive") || connection_has(&headers, "close") {
+        let (framing, mut keep_alive) = framing(status, request_method, &headers, names)?;
+        let connection_has = |token| names.connection && connection_has(&headers, token);
+        if http10 && !connection_has("keep-alive") || connection_has("close") {
             keep_alive = false;
         }
         let mut response = Response::new(());
@@ -154,11 +161,16 @@ pub(crate) fn parse_response(buf: &mut BytesMut, request_method: &Method) -> Res
 }
 
 /// RFC 9112 §6.3: the body length of a response, and whether the connection survives it.
-fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(ResponseFraming, bool), HeadError> {
+fn framing(
+    status: StatusCode,
+    method: &Method,
+    headers: &HeaderMap,
+    names: HeadNames,
+) -> Result<(ResponseFraming, bool), HeadError> {
     if method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok((ResponseFraming::Empty, true));
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
+    if names.transfer_encoding {
         // Chunked must be the final coding; anything else is delimited by the close. A response
         // with both framings is suspect (smuggling): never reuse its connection.
         let chunked_last = headers
@@ -168,12 +180,15 @@ fn framing(status: StatusCode, method: &Method, headers: &HeaderMap) -> Result<(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
-        let reusable = chunked_last && !headers.contains_key(CONTENT_LENGTH);
+        let reusable = chunked_last && !names.content_length;
         return Ok(if chunked_last {
             (ResponseFraming::Chunked, reusable)
         } else {
             (ResponseFraming::UntilClose, false)
         });
+    }
+    if !names.content_length {
+        return Ok((ResponseFraming::UntilClose, false));
     }
     let mut length: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {

@@ -7,13 +7,17 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use smallvec::SmallVec;
 
 use crate::forwarding::connection_has;
+use crate::head_names::HeadNames;
 
 /// Header slots parsed on the stack; a larger `max_headers` limit parses into a heap vector.
 const STACK_HEADERS: usize = 100;
 /// Headers the proxy adds to a typical request.
 const ADDED_HEADERS: usize = 4;
+/// Header spans kept on the stack while a head is parsed (more spill to the heap).
+const INLINE_HEADERS: usize = 24;
 /// The longest request target `http::Uri` represents.
 const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 
@@ -113,10 +117,12 @@ pub(crate) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     // freeze the head and slice it (no copy).
     let base = buf.as_ptr() as usize;
     let target = (path.as_ptr() as usize - base, path.len());
-    let mut spans = Vec::with_capacity(parsed.headers.len());
+    let mut spans: SmallVec<[(HeaderName, usize, usize); INLINE_HEADERS]> = SmallVec::new();
+    let mut names = HeadNames::default();
     for h in parsed.headers.iter() {
         let name =
             HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed("invalid header name"))?;
+        names.note(&name);
         spans.push((name, h.value.as_ptr() as usize - base, h.value.len()));
     }
     let head: Bytes = buf.split_to(len).freeze();
@@ -131,14 +137,15 @@ pub(crate) fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Hea
     }
     check_target(&method, &uri)?;
     check_host(version, &headers)?;
-    let framing = framing(version, &headers)?;
-    let keep_alive = if connection_has(&headers, "close") {
+    let framing = framing(version, &headers, names)?;
+    let keep_alive = if names.connection && connection_has(&headers, "close") {
         false
     } else {
-        version == Version::HTTP_11 || connection_has(&headers, "keep-alive")
+        version == Version::HTTP_11 || names.connection && connection_has(&headers, "keep-alive")
     };
     let expect_continue = version == Version::HTTP_11
         && framing != BodyFraming::None
+        && names.expect
         && headers
             .get(EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
@@ -256,12 +263,12 @@ fn reg_name_byte(b: u8) -> bool {
 /// RFC 9112 §6.3 for requests. A request with both Transfer-Encoding and Content-Length is
 /// refused rather than resolved in favour of one: two parsers that resolve it differently are
 /// how requests are smuggled. Only the chunked coding is supported (as nginx does).
-fn framing(version: Version, headers: &HeaderMap) -> Result<BodyFraming, HeadError> {
-    if headers.contains_key(TRANSFER_ENCODING) {
+fn framing(version: Version, headers: &HeaderMap, names: HeadNames) -> Result<BodyFraming, HeadError> {
+    if names.transfer_encoding {
         if version != Version::HTTP_11 {
             return Err(HeadError::Malformed("Transfer-Encoding in an HTTP/1.0 request"));
         }
-        if headers.contains_key(CONTENT_LENGTH) {
+        if names.content_length {
             return Err(HeadError::Malformed("both Transfer-Encoding and Content-Length"));
         }
         let mut codings = headers
@@ -284,6 +291,9 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<BodyFraming, HeadErr
         } else {
             Err(HeadError::Malformed("invalid Transfer-Encoding"))
         };
+    }
+    if !names.content_length {
+        return Ok(BodyFraming::None);
     }
     let mut length: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""User-space instructions per proxied request of Rauta binaries, counted by valgrind (callgrind).
+
+    bench/instructions.py RAUTA_A[,RAUTA_B...] [SECONDS] [PORT_OFFSET]
+
+CPU time on a shared machine moves by ±5% between rounds, which hides the 1-4% a change to the
+request path is worth; an instruction count does not move. Each binary serves h1-small (the
+backend nginx of compare.py, one route) under callgrind: `wrk -t1 -c8` warms it up, the counters
+are zeroed (`callgrind_control -z`), `wrk` runs SECONDS (default 8), the counters are dumped and
+divided by the requests `wrk` completed. What it counts is the proxy process's user-space
+instructions (the kernel's work is not seen), at valgrind's speed (~50× slower), so it ranks
+changes to Rauta's own code; CPU time against a peer stays compare.py's job. Needs `valgrind`
+(Debian package) besides what compare.py needs.
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare as c  # noqa: E402
+
+
+def dumped_instructions(prefix):
+    """Total Ir of the dump `callgrind_control -d` wrote (not the one written at exit)."""
+    for path in sorted(glob.glob(prefix + ".*")):
+        with open(path) as f:
+            text = f.read()
+        if "Trigger: dump" in text[:4000]:
+            m = re.search(r"^summary: (\d+)", text, re.M)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def main():
+    bins = sys.argv[1].split(",")
+    seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    off = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    c.PORT_OFFSET = off
+    c.BACKEND_PORT += off
+    d = tempfile.mkdtemp(prefix="rauta-instructions-")
+    for t in ("tmp-b", "tmp-n"):
+        for s in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(d, t, s), exist_ok=True)
+    crt, key = c.make_cert(d)
+    c.write(f"{d}/backend.conf", c.backend_conf(d))
+    backend = c.Proc("backend", ["nginx", "-c", f"{d}/backend.conf", "-p", d], c.LOAD_CPU, logdir=d)
+    c.wait_http(c.BACKEND_PORT, "/small")
+    try:
+        for i, binary in enumerate(bins):
+            config = os.path.join(d, f"r{i}")
+            os.makedirs(config)
+            port, tls_port, admin_port = off + 19100 + i, off + 19200 + i, off + 19300 + i
+            c.ensure_free(port, tls_port, admin_port)
+            c.write(os.path.join(config, "00-gateway.yaml"), c.rauta_gateway(port, tls_port, crt, key))
+            c.write(os.path.join(config, "10-routes.yaml"), c.route("all", "/"))
+            out = os.path.join(d, f"callgrind-{i}")
+            proc = subprocess.Popen(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", binary, "run", "-f", config,
+                 "--workers", "1", "--access-log", "off", "--admin-address", f"127.0.0.1:{admin_port}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                if not c.wait_http(port, "/small", timeout=120):
+                    raise SystemExit(f"{binary} did not start under valgrind")
+                url = f"http://127.0.0.1:{port}/small"
+                subprocess.run(["wrk", "-t1", "-c8", "-d3s", url], capture_output=True, check=True)
+                subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+                text = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds}s", url], capture_output=True, text=True,
+                                      check=True).stdout
+                subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+                time.sleep(1)
+            finally:
+                proc.terminate()
+                proc.wait()
+            requests = c.parse_wrk(text)["requests"]
+            total = dumped_instructions(out)
+            per_request = round(total / requests) if total and requests else None
+            print(f"{binary}: {requests} requests, {total} instructions, {per_request} per request", flush=True)
+    finally:
+        backend.stop()
+
+
+if __name__ == "__main__":
+    main()
