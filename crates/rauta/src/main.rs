@@ -1,6 +1,7 @@
 //! `rauta`: the Kubernetes Gateway API gateway. See `rauta --help`.
 
 mod admin;
+mod allocator;
 mod cli;
 mod echo_cmd;
 mod gateway;
@@ -14,6 +15,9 @@ mod validate;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

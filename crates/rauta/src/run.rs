@@ -95,6 +95,7 @@ fn start_worker(index: usize) -> anyhow::Result<Worker> {
     let thread = std::thread::Builder::new()
         .name(format!("rauta-worker-{index}"))
         .spawn(move || {
+            crate::allocator::use_mimalloc_on_this_thread();
             let runtime = match single_threaded() {
                 Ok(runtime) => runtime,
                 Err(e) => {
