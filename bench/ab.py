@@ -12,7 +12,6 @@ request (user/system) and the per-round ratio to the peer, median and range.
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -49,13 +48,8 @@ def main():
     peer = sys.argv[6] if len(sys.argv) > 6 else "nginx"
     if scenario not in SCENARIOS or peer not in ("nginx", "haproxy"):
         sys.exit(f"scenario: one of {', '.join(SCENARIOS)}; peer: nginx or haproxy")
-    d = tempfile.mkdtemp(prefix="rauta-ab-")
-    for t in ("tmp-b", "tmp-n"):
-        for s in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
-            os.makedirs(os.path.join(d, t, s), exist_ok=True)
-    crt, key = c.make_cert(d)
-    c.write(f"{d}/backend.conf", c.backend_conf(d))
-    procs = [c.Proc("backend", ["nginx", "-c", f"{d}/backend.conf", "-p", d], c.LOAD_CPU, logdir=d)]
+    d, crt, key, backend = c.start_backend("rauta-ab-")
+    procs = [backend]
     if peer == "nginx":
         c.write(f"{d}/nginx.conf", c.nginx_conf(d, crt, key))
         procs.append(c.Proc("nginx", ["nginx", "-c", f"{d}/nginx.conf", "-p", d], c.PROXY_CPU, logdir=d))

@@ -577,6 +577,19 @@ def measure(proxy_pid, load_argv, parse, duration):
 # ---------------------------------------------------------------- the run
 
 
+def start_backend(prefix):
+    """A work directory with nginx's temp dirs and a certificate, and the backend nginx running
+    from it on the load CPU: the set-up bench/ab.py and bench/instructions.py share."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    for t in ("tmp-b", "tmp-n"):
+        for s in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(d, t, s), exist_ok=True)
+    crt, key = make_cert(d)
+    write(f"{d}/backend.conf", backend_conf(d))
+    backend = Proc("backend", ["nginx", "-c", f"{d}/backend.conf", "-p", d], LOAD_CPU, logdir=d)
+    return d, crt, key, backend
+
+
 class Bench:
     def __init__(self, args):
         self.args = args

@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,13 +41,7 @@ def main():
     off = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     c.PORT_OFFSET = off
     c.BACKEND_PORT += off
-    d = tempfile.mkdtemp(prefix="rauta-instructions-")
-    for t in ("tmp-b", "tmp-n"):
-        for s in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
-            os.makedirs(os.path.join(d, t, s), exist_ok=True)
-    crt, key = c.make_cert(d)
-    c.write(f"{d}/backend.conf", c.backend_conf(d))
-    backend = c.Proc("backend", ["nginx", "-c", f"{d}/backend.conf", "-p", d], c.LOAD_CPU, logdir=d)
+    d, crt, key, backend = c.start_backend("rauta-instructions-")
     c.wait_http(c.BACKEND_PORT, "/small")
     try:
         for i, binary in enumerate(bins):
