@@ -581,6 +581,7 @@ def start_backend(prefix):
     """A work directory with nginx's temp dirs and a certificate, and the backend nginx running
     from it on the load CPU: the set-up bench/ab.py and bench/instructions.py share."""
     d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)  # nginx's workers (user nobody) read the bodies under it
     for t in ("tmp-b", "tmp-n"):
         for s in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
             os.makedirs(os.path.join(d, t, s), exist_ok=True)
