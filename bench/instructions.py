@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """User-space instructions per proxied request of Rauta binaries, counted by valgrind (callgrind).
 
-    bench/instructions.py RAUTA_A[,RAUTA_B...] [SECONDS] [PORT_OFFSET]
+    bench/instructions.py RAUTA_A[,RAUTA_B...] [SECONDS] [PORT_OFFSET] [SCENARIO]
 
 CPU time on a shared machine moves by ±5% between rounds, which hides the 1-4% a change to the
 request path is worth; an instruction count does not move. Each binary serves h1-small (the
@@ -10,7 +10,8 @@ are zeroed (`callgrind_control -z`), `wrk` runs SECONDS (default 8), the counter
 divided by the requests `wrk` completed. What it counts is the proxy process's user-space
 instructions (the kernel's work is not seen), at valgrind's speed (~50× slower), so it ranks
 changes to Rauta's own code; CPU time against a peer stays compare.py's job. Needs `valgrind`
-(Debian package) besides what compare.py needs.
+(Debian package) besides what compare.py needs. SCENARIO is h1-small (the default) or h2c
+(`h2load -t1 -c16 -m10`, as compare.py, for the warm-up and the measured window alike).
 """
 import glob
 import os
@@ -35,10 +36,26 @@ def dumped_instructions(prefix):
     return None
 
 
+def wrk(url, seconds):
+    return ["wrk", "-t1", "-c8", f"-d{seconds}s", url]
+
+
+def h2load(url, seconds):
+    return ["h2load", "-t1", "-c16", "-m10", "-D", str(seconds), url]
+
+
+# scenario: (load command, its parser)
+SCENARIOS = {"h1-small": (wrk, c.parse_wrk), "h2c": (h2load, c.parse_h2load)}
+
+
 def main():
     bins = sys.argv[1].split(",")
     seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     off = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    scenario = sys.argv[4] if len(sys.argv) > 4 else "h1-small"
+    if scenario not in SCENARIOS:
+        raise SystemExit(f"unknown scenario {scenario}: one of {', '.join(SCENARIOS)}")
+    load, parse = SCENARIOS[scenario]
     c.PORT_OFFSET = off
     c.BACKEND_PORT += off
     d, crt, key, backend = c.start_backend("rauta-instructions-")
@@ -60,16 +77,15 @@ def main():
                 if not c.wait_http(port, "/small", timeout=120):
                     raise SystemExit(f"{binary} did not start under valgrind")
                 url = f"http://127.0.0.1:{port}/small"
-                subprocess.run(["wrk", "-t1", "-c8", "-d3s", url], capture_output=True, check=True)
+                subprocess.run(load(url, 3), capture_output=True, check=True)
                 subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
-                text = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds}s", url], capture_output=True, text=True,
-                                      check=True).stdout
+                text = subprocess.run(load(url, seconds), capture_output=True, text=True, check=True).stdout
                 subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
                 time.sleep(1)
             finally:
                 proc.terminate()
                 proc.wait()
-            requests = c.parse_wrk(text)["requests"]
+            requests = parse(text)["requests"]
             total = dumped_instructions(out)
             per_request = round(total / requests) if total and requests else None
             print(f"{binary}: {requests} requests, {total} instructions, {per_request} per request", flush=True)
