@@ -244,13 +244,15 @@ pub(crate) async fn serve_connection(
         bind: bind_phase,
         global,
     };
+    // HTTP/2 boxed: inline, hyper's connection would be part of every HTTP/1 connection's task
+    // too (docs/benchmarks.md, "Session 7": RSS per idle keep-alive connection).
     if transport.alpn_h2() {
-        return serve_h2(&ctx, transport, &mut phases).await;
+        return Box::pin(serve_h2(&ctx, transport, &mut phases)).await;
     }
     let h1 = h1::serve(ctx.clone(), transport);
     tokio::pin!(h1);
     if let Some(h1::Outcome::H2(transport)) = drive(&ctx, &mut phases, h1, |_| ctx.start_draining()).await {
-        serve_h2(&ctx, transport, &mut phases).await;
+        Box::pin(serve_h2(&ctx, transport, &mut phases)).await;
     }
 }
 

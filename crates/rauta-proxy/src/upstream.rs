@@ -201,7 +201,11 @@ impl Exchange<'_> {
                 attempt_headers,
                 attempt_body,
             );
-            let pending = self.upstream.request(self.protocol, endpoint, request);
+            // Boxed: the exchange's future is ~2 KB, and each `async fn` awaiting it kept it
+            // twice (the local it is built into and what it awaits), which made
+            // `proxy::serve`'s future 10.9 KB; 3.2 KB with the box (docs/benchmarks.md,
+            // "Session 7").
+            let pending = Box::pin(self.upstream.request(self.protocol, endpoint, request));
             let outcome = match self.per_try {
                 Some(limit) => match tokio::time::timeout(limit, pending).await {
                     Ok(result) => result.map_err(|e| classify(&e)),
