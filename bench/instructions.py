@@ -12,10 +12,12 @@ instructions (the kernel's work is not seen), at valgrind's speed (~50× slower)
 changes to Rauta's own code; CPU time against a peer stays compare.py's job. Needs `valgrind`
 (Debian package) besides what compare.py needs. SCENARIO is h1-small (the default) or h2c
 (`h2load -t1 -c16 -m10`, as compare.py, for the warm-up and the measured window alike).
+With CALLGRIND_KEEP=DIR set, the callgrind dumps are copied there for callgrind_annotate.
 """
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -87,6 +89,13 @@ def main():
                 proc.wait()
             requests = parse(text)["requests"]
             total = dumped_instructions(out)
+            keep = os.environ.get("CALLGRIND_KEEP")
+            if keep:
+                # The dumps, for callgrind_annotate (e.g. --inclusive=yes): copied before the
+                # work dir goes.
+                os.makedirs(keep, exist_ok=True)
+                for path in glob.glob(out + ".*"):
+                    shutil.copy(path, os.path.join(keep, f"{i}-{os.path.basename(path)}"))
             per_request = round(total / requests) if total and requests else None
             print(f"{binary}: {requests} requests, {total} instructions, {per_request} per request", flush=True)
     finally:

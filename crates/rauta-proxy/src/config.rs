@@ -34,7 +34,10 @@ pub struct Limits {
     pub upstream_connect_timeout: Duration,
     /// Idle pooled upstream connections are closed after this long.
     pub upstream_idle_timeout: Duration,
-    /// Idle pooled upstream connections kept per endpoint.
+    /// Idle pooled upstream connections kept per endpoint. Above the requests an endpoint
+    /// usually has in flight: a cap below that closes connections as a burst of responses
+    /// completes and dials new ones for the next burst (HTTP/2 clients multiplex many streams
+    /// onto one endpoint). Idle ones still close after `upstream_idle_timeout`.
     pub upstream_max_idle_per_endpoint: usize,
     /// A UDP session (one client address of a UDP bind) with no datagram either way for this
     /// long is closed, and its upstream socket with it.
@@ -54,7 +57,7 @@ impl Default for Limits {
             max_concurrent_streams: 256,
             upstream_connect_timeout: Duration::from_secs(5),
             upstream_idle_timeout: Duration::from_secs(90),
-            upstream_max_idle_per_endpoint: 128,
+            upstream_max_idle_per_endpoint: 1024,
             udp_session_idle_timeout: Duration::from_secs(60),
             udp_max_sessions: 16 * 1024,
         }
