@@ -30,12 +30,23 @@ fn main() {
         && !flags.contains("linker")
         && !flags.contains("link-self-contained")
         && !flags.contains("fuse-ld");
-    let order = Path::new(&var("CARGO_MANIFEST_DIR")).join(SYMBOL_ORDER);
+    let source = Path::new(&var("CARGO_MANIFEST_DIR")).join(SYMBOL_ORDER);
     if var("TARGET") == "x86_64-unknown-linux-gnu"
         && own_linker
         && var("RAUTA_NO_SYMBOL_ORDER").is_empty()
-        && order.is_file()
+        && source.is_file()
     {
+        // The linker reads a copy in OUT_DIR, not the source file: cargo reuses this script's
+        // output for another checkout that shares the target directory, and a path into the
+        // checkout that ran it dangles once that checkout is gone (the link then fails).
+        let order = Path::new(&var("OUT_DIR")).join(SYMBOL_ORDER);
+        if let Err(err) = std::fs::copy(&source, &order) {
+            println!(
+                "cargo:warning=linking without a symbol order: cannot copy {}: {err}",
+                source.display()
+            );
+            return;
+        }
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
             order.display()

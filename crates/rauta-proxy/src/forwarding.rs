@@ -31,7 +31,7 @@ pub(crate) fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 
 /// Whether the comma-separated `list` has `token` as one of its elements (case-insensitive,
 /// optional whitespace around each element).
-fn list_has(list: &[u8], token: &[u8]) -> bool {
+pub(crate) fn list_has(list: &[u8], token: &[u8]) -> bool {
     list.split(|&b| b == b',')
         .any(|element| element.trim_ascii().eq_ignore_ascii_case(token))
 }

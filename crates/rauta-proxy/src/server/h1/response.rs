@@ -136,10 +136,7 @@ pub(crate) fn encode_head(
         if *name == DATE {
             dated = true;
         } else if *name == CONNECTION {
-            close_said |= value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            close_said |= crate::forwarding::list_has(value.as_bytes(), b"close");
         }
         header_line(out, name, value.as_bytes());
     }
