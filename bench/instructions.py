@@ -12,7 +12,8 @@ instructions (the kernel's work is not seen), at valgrind's speed (~50× slower)
 changes to Rauta's own code; CPU time against a peer stays compare.py's job. Needs `valgrind`
 (Debian package) besides what compare.py needs. SCENARIO is h1-small (the default) or h2c
 (`h2load -t1 -c16 -m10`, as compare.py, for the warm-up and the measured window alike).
-With CALLGRIND_KEEP=DIR set, the callgrind dumps are copied there for callgrind_annotate.
+With CALLGRIND_KEEP=DIR set, the callgrind dumps are copied there for callgrind_annotate;
+CALLGRIND_ARGS adds valgrind options (e.g. `--dump-instr=yes`: costs per call site, by address).
 """
 import glob
 import os
@@ -72,7 +73,8 @@ def main():
             c.write(os.path.join(config, "10-routes.yaml"), c.route("all", "/"))
             out = os.path.join(d, f"callgrind-{i}")
             proc = subprocess.Popen(
-                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", binary, "run", "-f", config,
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
+                 *os.environ.get("CALLGRIND_ARGS", "").split(), binary, "run", "-f", config,
                  "--workers", "1", "--access-log", "off", "--admin-address", f"127.0.0.1:{admin_port}"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:

@@ -27,7 +27,7 @@ use crate::dataplane::Shared;
 use crate::forwarding::client_ip_value;
 use crate::proxy;
 use crate::tls::ServerTls;
-use transport::Transport;
+use transport::{Socket, Transport};
 
 /// Where a bind, or the whole data plane, is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -165,13 +165,13 @@ pub(crate) async fn accept_connection(
             scheme: "http",
             sni: None,
         };
-        let transport = Transport::Plain(stream);
+        let transport = Transport::Plain(Socket(stream));
         return serve_connection(shared, transport, client, local, Some(bind_phase), permit, plain).await;
     };
     let limit = shared.limits.header_read_timeout;
     // The ClientHello is read first: it decides the cipher-suite order (`ServerTls::config_for`).
     let handshake = async {
-        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), Socket(stream)).await?;
         let config = tls.config_for(&start.client_hello());
         start.into_stream(config).await
     };

@@ -14,7 +14,7 @@ use super::io::{ConnIo, SharedIo, lock};
 use super::request::{self, BodyFraming, HeadError, HeadLimits};
 use super::response::{Framing, Plan, RequestFacts, encode_head, plan};
 use super::{Preface, preface};
-use crate::server::transport::Transport;
+use crate::server::transport::{Socket, Transport};
 
 const LIMITS: HeadLimits = HeadLimits {
     max_bytes: 8 * 1024,
@@ -375,7 +375,7 @@ async fn connection() -> (SharedIo, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     let (server, _) = listener.accept().await.unwrap();
-    let io = Arc::new(Mutex::new(ConnIo::new(Transport::Plain(server))));
+    let io = Arc::new(Mutex::new(ConnIo::new(Transport::Plain(Socket(server)))));
     (io, client)
 }
 
