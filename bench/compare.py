@@ -1102,8 +1102,15 @@ def machine():
         cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    ver = lambda argv: (subprocess.run(argv, capture_output=True, text=True).stdout
-                        + subprocess.run(argv, capture_output=True, text=True).stderr).strip().splitlines()[0:1]
+
+    def ver(argv):
+        # A peer left out of --targets need not be installed.
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True)
+        except FileNotFoundError:
+            return ["not installed"]
+        return (p.stdout + p.stderr).strip().splitlines()[0:1]
+
     return {
         "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
         "nginx": ver(["nginx", "-v"]), "haproxy": ver(["haproxy", "-v"]), "caddy": ver(["caddy", "version"]),
