@@ -809,9 +809,13 @@ class Bench:
                         info = {"held": 0}
                     holder.stdin.close()
                     holder.wait(30)
-                    r.update(held_connections=info.get("held"), failed_connections=info.get("failed"),
+                    n = info.get("held") or 0
+                    if not n:
+                        log(f"memory {t}: no idle connection held ({TOOL} idle printed {line.strip()!r})")
+                    # Nothing held is nothing measured, not 0 KiB per connection.
+                    r.update(held_connections=n, failed_connections=info.get("failed"),
                              rss_with_idle_conns_kib=held,
-                             kib_per_conn=round((held - idle) / max(info.get("held") or 1, 1), 2))
+                             kib_per_conn=round((held - idle) / n, 2) if n else None)
                 self.record(phase="memory", target=t, round=rnd, **r)
                 log(f"round {rnd} memory {t:8} {r}")
                 self.stop(t)
