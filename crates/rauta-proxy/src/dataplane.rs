@@ -60,7 +60,27 @@ pub struct DataPlane {
 struct Control {
     /// Open sockets by address and transport (`true`: UDP).
     binds: HashMap<(SocketAddr, bool), BindHandle>,
+    /// The phase senders of removed binds, kept so their draining connections still hear the
+    /// data plane close (a connection watches only its bind's phase); each is dropped once no
+    /// connection holds its receiver.
+    stopped: Vec<watch::Sender<Phase>>,
     shut_down: bool,
+}
+
+impl Control {
+    /// Stops every bind: no more accepts, open connections drain.
+    fn stop_binds(&mut self) {
+        for (_, handle) in self.binds.drain() {
+            self.stopped.push(handle.stop());
+        }
+    }
+
+    /// Tells every connection, of current and removed binds, that the data plane closed.
+    fn close_connections(&mut self) {
+        for sender in self.binds.values().map(|h| &h.phase).chain(&self.stopped) {
+            sender.send_replace(Phase::Closed);
+        }
+    }
 }
 
 /// The sockets opened for a bind, not serving yet: one per worker for TCP, one for UDP.
@@ -76,10 +96,12 @@ struct BindHandle {
 }
 
 impl BindHandle {
-    /// Stops accepting (dropping the sockets) and lets open connections drain.
-    fn stop(self) {
+    /// Stops accepting (dropping the sockets) and lets open connections drain; the phase
+    /// sender is returned for the data plane's close.
+    fn stop(self) -> watch::Sender<Phase> {
         self.abort();
         self.phase.send_replace(Phase::Draining);
+        self.phase
     }
 
     fn abort(&self) {
@@ -119,6 +141,7 @@ impl DataPlane {
             shared: Arc::new(shared),
             control: Mutex::new(Control {
                 binds: HashMap::new(),
+                stopped: Vec::new(),
                 shut_down: false,
             }),
         }
@@ -202,9 +225,11 @@ impl DataPlane {
         for key in removed {
             if let Some(handle) = control.binds.remove(&key) {
                 tracing::info!(address = %key.0, udp = key.1, "bind removed; draining its connections");
-                handle.stop();
+                let sender = handle.stop();
+                control.stopped.push(sender);
             }
         }
+        control.stopped.retain(|sender| !sender.is_closed());
         for failure in &failures {
             tracing::warn!(error = %failure, "bind could not be opened");
         }
@@ -233,9 +258,7 @@ impl DataPlane {
     pub async fn shutdown(&self, drain: Duration) {
         let mut control = self.control.lock().await;
         control.shut_down = true;
-        for (_, handle) in control.binds.drain() {
-            handle.stop();
-        }
+        control.stop_binds();
         drop(control);
         self.shared.phase.send_replace(Phase::Draining);
         if tokio::time::timeout(drain, self.shared.tracker.wait_idle())
@@ -245,15 +268,18 @@ impl DataPlane {
             tracing::warn!(?drain, "drain period over; closing the remaining connections");
         }
         self.shared.phase.send_replace(Phase::Closed);
+        self.control.lock().await.close_connections();
         let _ = tokio::time::timeout(CLOSE_GRACE, self.shared.tracker.wait_idle()).await;
     }
 }
 
 impl Drop for DataPlane {
     fn drop(&mut self) {
-        for (_, handle) in self.control.get_mut().binds.drain() {
+        let control = self.control.get_mut();
+        for handle in control.binds.values() {
             handle.abort();
         }
+        control.close_connections();
         self.shared.phase.send_replace(Phase::Closed);
     }
 }

@@ -57,6 +57,13 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     if present.has(HopByHop::CONNECTION) {
         let mut values = headers.get_all(CONNECTION).iter();
         match (values.next(), values.next()) {
+            // The usual value, a hop-by-hop name removed below anyway: no tokenising (with the
+            // request's pass, 1,180 -> 738 instructions per request; docs/benchmarks.md,
+            // "Session 13").
+            (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"keep-alive") => {
+                named.0 |= HopByHop::KEEP_ALIVE;
+                headers.remove(CONNECTION);
+            }
             (Some(value), None) => {
                 let value = value.clone();
                 headers.remove(CONNECTION);

@@ -166,7 +166,7 @@ pub(crate) async fn accept_connection(
             sni: None,
         };
         let transport = Transport::Plain(Socket(stream));
-        return serve_connection(shared, transport, client, local, Some(bind_phase), permit, plain).await;
+        return serve_connection(shared, transport, client, local, bind_phase, permit, plain).await;
     };
     let limit = shared.limits.header_read_timeout;
     // The ClientHello is read first: it decides the cipher-suite order (`ServerTls::config_for`).
@@ -193,7 +193,7 @@ pub(crate) async fn accept_connection(
         .map(|s| s.to_ascii_lowercase().into_boxed_str());
     let accepted = Accepted { scheme: "https", sni };
     let transport = Transport::Tls(Box::new(stream));
-    serve_connection(shared, transport, client, local, Some(bind_phase), permit, accepted).await;
+    serve_connection(shared, transport, client, local, bind_phase, permit, accepted).await;
 }
 
 /// What the transport told about a connection before HTTP starts.
@@ -202,11 +202,13 @@ pub(crate) struct Accepted {
     sni: Option<Box<str>>,
 }
 
-/// The phases a connection follows: its bind's and the data plane's.
+/// The phase a connection follows: its bind's, which the data plane's close reaches too
+/// (`DataPlane::shutdown`). One channel, not the bind's and the data plane's: each is polled
+/// whenever the connection's task wakes, twice per HTTP/1 request, ~190 instructions a poll
+/// (docs/benchmarks.md, "Session 13").
 struct Phases {
     bind: Option<watch::Receiver<Phase>>,
-    global: Option<watch::Receiver<Phase>>,
-    /// The furthest either has reached (or the connection's own idle timeout).
+    /// The furthest it has reached (or the connection's own idle timeout).
     current: Phase,
 }
 
@@ -217,7 +219,7 @@ pub(crate) async fn serve_connection(
     transport: Transport,
     client: SocketAddr,
     local: SocketAddr,
-    bind_phase: Option<watch::Receiver<Phase>>,
+    bind_phase: watch::Receiver<Phase>,
     permit: OwnedSemaphorePermit,
     accepted: Accepted,
 ) {
@@ -237,12 +239,10 @@ pub(crate) async fn serve_connection(
         last_active_ms: AtomicU64::new(u64::try_from(started).unwrap_or(u64::MAX)),
         draining: AtomicBool::new(false),
     });
-    let current = |rx: &Option<watch::Receiver<Phase>>| rx.as_ref().map_or(Phase::Serving, |r| *r.borrow());
-    let global = Some(shared.phase.subscribe());
+    let current = *bind_phase.borrow();
     let mut phases = Phases {
-        current: current(&bind_phase).max(current(&global)),
-        bind: bind_phase,
-        global,
+        current,
+        bind: Some(bind_phase),
     };
     // HTTP/2 boxed: inline, hyper's connection would be part of every HTTP/1 connection's task
     // too (docs/benchmarks.md, "Session 7": RSS per idle keep-alive connection).
@@ -301,7 +301,6 @@ async fn drive<F: Future>(
         tokio::select! {
             output = conn.as_mut() => return Some(output),
             Some(p) = changed(&mut phases.bind) => phases.current = phases.current.max(p),
-            Some(p) = changed(&mut phases.global) => phases.current = phases.current.max(p),
             () = &mut idle => {
                 let now = Instant::now();
                 match ctx.idle_for(now) {

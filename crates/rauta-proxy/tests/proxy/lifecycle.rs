@@ -159,3 +159,23 @@ async fn shutdown_gives_up_after_the_drain_period() {
     dp.shutdown(Duration::from_millis(200)).await;
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn shutdown_closes_the_connections_of_removed_binds_too() {
+    let mut a = backend("a").await;
+    let (kept, removed) = (free_port(), free_port());
+    let (dp, _) = start(two_binds(kept, Some(removed), a.addr)).await;
+    let stuck = tokio::spawn(async move {
+        let req = request(http::Method::GET, removed, "/?delay=30000")
+            .body(empty())
+            .unwrap();
+        http1().request(req).await
+    });
+    tokio::time::timeout(PATIENCE, a.seen.recv()).await.unwrap().unwrap();
+    dp.apply(two_binds(kept, None, a.addr)).await.unwrap();
+    until_refused(removed).await;
+    dp.shutdown(Duration::from_millis(200)).await;
+    // The connection is closed by the data plane, long before the backend would answer.
+    let outcome = tokio::time::timeout(PATIENCE, stuck).await.unwrap().unwrap();
+    assert!(outcome.is_err(), "{outcome:?}");
+}

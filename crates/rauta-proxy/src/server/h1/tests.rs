@@ -489,4 +489,9 @@ fn host_values_are_checked_without_building_an_authority() {
     ] {
         assert!(!request::valid_host(host.as_bytes()), "{host}");
     }
+    // Every byte a reg-name may hold (RFC 3986 unreserved, pct-encoded, sub-delims), and no other.
+    for b in (0..=u8::MAX).filter(|&b| b != b':') {
+        let allowed = b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
+        assert_eq!(request::valid_host(&[b]), allowed, "byte {b:#04x}");
+    }
 }
