@@ -1,7 +1,6 @@
 //! HTTP/1.1 message heads on upstream connections: encoding the request head and parsing the
 //! response head (with `httparse`), including how the response body is framed (RFC 9112 §6).
 
-use std::io::Write as _;
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
@@ -9,7 +8,7 @@ use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
 use smallvec::SmallVec;
 
-use crate::body_framing::header_line;
+use crate::body_framing::{content_length_line, header_line};
 use crate::forwarding::connection_has;
 use crate::head_names::HeadNames;
 
@@ -56,10 +55,7 @@ pub(crate) fn encode_request(
     }
     match framing {
         RequestFraming::None => {}
-        RequestFraming::Length(n) => {
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "content-length: {n}\r\n");
-        }
+        RequestFraming::Length(n) => content_length_line(out, n),
         RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");

@@ -2,7 +2,6 @@
 //! the framing chosen here (RFC 9112 §6), then the body by length, chunked (with trailers) or
 //! until the connection closes. A small body goes out in the same write as the head.
 
-use std::io::Write as _;
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -14,7 +13,7 @@ use http_body_util::BodyExt;
 use super::date;
 use super::io::{SharedIo, lock};
 use crate::body::ResponseBody;
-use crate::body_framing::{self, BodyFramer, header_line};
+use crate::body_framing::{self, BodyFramer, content_length_line, header_line};
 use crate::forwarding::connection_has;
 
 /// Body bytes copied next to the head (or a chunk header) to save a write; larger frames are
@@ -141,14 +140,11 @@ pub(crate) fn encode_head(
         header_line(out, name, value.as_bytes());
     }
     match plan.framing {
-        Framing::Length(n) => {
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "content-length: {n}\r\n");
-        }
+        Framing::Length(n) => content_length_line(out, n),
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::NoBody if keep_length && facts.head && !headers.contains_key(CONTENT_LENGTH) => {
             if let Some(n) = body_hint.filter(|n| *n > 0) {
-                let _ = write!(out, "content-length: {n}\r\n");
+                content_length_line(out, n);
             }
         }
         Framing::NoBody | Framing::UntilClose => {}
