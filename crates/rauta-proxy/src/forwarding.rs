@@ -1,7 +1,7 @@
 //! What a proxy changes in the headers it relays: hop-by-hop headers out, `X-Forwarded-*` and
 //! `x-request-id` in.
 
-use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, Entry, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
 
 /// `x-request-id`.
@@ -197,21 +197,20 @@ pub(crate) fn add_forwarded(
     scheme: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    let mut existing = headers.get_all(&X_FORWARDED_FOR).iter();
-    let appended = match (existing.next(), existing.next()) {
-        (None, _) => Some(client_ip.clone()),
-        (Some(first), None) => join(&[first.as_bytes()], client_ip),
-        (Some(_), Some(_)) => {
-            let all: Vec<&[u8]> = headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .map(HeaderValue::as_bytes)
-                .collect();
-            join(&all, client_ip)
+    // One lookup (`entry`) for the read and the write: hashing a custom name is the costly part.
+    match headers.entry(&X_FORWARDED_FOR) {
+        Entry::Vacant(slot) => {
+            slot.insert(client_ip.clone());
         }
-    };
-    if let Some(value) = appended {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
+        Entry::Occupied(mut present) => {
+            let joined = {
+                let all: Vec<&[u8]> = present.iter().map(HeaderValue::as_bytes).collect();
+                join(&all, client_ip)
+            };
+            if let Some(value) = joined {
+                present.insert(value);
+            }
+        }
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
     if let Some(host) = host {
@@ -231,18 +230,17 @@ fn join(parts: &[&[u8]], last: &HeaderValue) -> Option<HeaderValue> {
 
 /// Gives the request an `x-request-id` (a random one) unless it has one.
 pub(crate) fn ensure_request_id(headers: &mut HeaderMap) {
-    if headers.contains_key(&REQUEST_ID) {
+    let Entry::Vacant(slot) = headers.entry(&REQUEST_ID) else {
         return;
-    }
+    };
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut n = fastrand::u128(..);
     let mut buf = [0u8; 32];
-    for b in &mut buf {
-        *b = HEX[(n & 0xf) as usize];
-        n >>= 4;
+    for (digits, byte) in buf.chunks_exact_mut(2).zip(fastrand::u128(..).to_le_bytes()) {
+        digits[0] = HEX[usize::from(byte >> 4)];
+        digits[1] = HEX[usize::from(byte & 0xf)];
     }
     let id = HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"));
-    headers.insert(REQUEST_ID.clone(), id);
+    slot.insert(id);
 }
 
 /// The client address as a header value, computed once per connection.
