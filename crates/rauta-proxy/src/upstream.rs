@@ -15,6 +15,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+use futures_util::future::Either;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version, header};
 use hyper_util::client::legacy::Client;
@@ -54,22 +56,20 @@ impl Upstream {
         endpoint: &Endpoint,
         request: Request<RequestBody>,
     ) -> impl Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send + 'static {
-        let h2 = match (&endpoint.tls, protocol, &endpoint.h2) {
+        // One future or the other, not both: an `async` block holding the HTTP/2 arm's state
+        // while awaiting the HTTP/1 one was their sum (1,312 bytes, copied into a box on every
+        // attempt).
+        let pending = match (&endpoint.tls, protocol, &endpoint.h2) {
             // A TLS endpoint speaks what its client negotiates (h2 for H2c clusters), always over TLS.
-            (Some(tls), ..) => Ok(tls.request(crate::upstream_tls::absolute(request, &endpoint.authority))),
-            (None, UpstreamProtocol::H2c, Some(h2)) => Ok(h2.request(request)),
-            _ => Err(request),
+            (Some(tls), ..) => tls.request(crate::upstream_tls::absolute(request, &endpoint.authority)),
+            (None, UpstreamProtocol::H2c, Some(h2)) => h2.request(request),
+            _ => return Either::Right(endpoint.http1.send(request)),
         };
-        let http1 = endpoint.http1.clone();
-        async move {
-            match h2 {
-                Ok(pending) => pending
-                    .await
-                    .map(|r| r.map(UpstreamBody::Hyper))
-                    .map_err(UpstreamError::Pooled),
-                Err(request) => http1.send(request).await,
-            }
-        }
+        Either::Left(pending.map(|result| {
+            result
+                .map(|r| r.map(UpstreamBody::Hyper))
+                .map_err(UpstreamError::Pooled)
+        }))
     }
 }
 
@@ -201,10 +201,11 @@ impl Exchange<'_> {
                 attempt_headers,
                 attempt_body,
             );
-            // Boxed: the exchange's future is ~2 KB, and each `async fn` awaiting it kept it
-            // twice (the local it is built into and what it awaits), which made
-            // `proxy::serve`'s future 10.9 KB; 3.2 KB with the box (docs/benchmarks.md,
-            // "Session 7").
+            // Boxed: each `async fn` awaiting the exchange kept it twice (the local it is built
+            // into and what it awaits); at ~2 KB that made `proxy::serve`'s future 10.9 KB, 3.2
+            // KB with the box (docs/benchmarks.md, "Session 7"). It is 640 bytes since session
+            // 13; inline, HTTP/1.1 ran 1% fewer instructions and h2c 0.2% more, and every idle
+            // HTTP/1 connection's task would grow with it: kept.
             let pending = Box::pin(self.upstream.request(self.protocol, endpoint, request));
             let outcome = match self.per_try {
                 Some(limit) => match tokio::time::timeout(limit, pending).await {

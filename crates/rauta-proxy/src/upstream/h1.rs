@@ -151,6 +151,29 @@ struct Idle {
     returned_at_sweep: u64,
 }
 
+/// A request ready for the wire: its head encoded, its body (none when it is empty) to follow.
+struct Prepared {
+    head: Vec<u8>,
+    framing: RequestFraming,
+    body: Option<RequestBody>,
+    method: Method,
+}
+
+impl Prepared {
+    fn new(request: Request<RequestBody>) -> Self {
+        let (parts, body) = request.into_parts();
+        let framing = request_framing(&parts.method, &parts.headers, &body);
+        let mut head = Vec::with_capacity(512);
+        head::encode_request(&mut head, &parts.method, &parts.uri, &parts.headers, framing);
+        Self {
+            head,
+            framing,
+            body: (!body.is_end_stream()).then_some(body),
+            method: parts.method,
+        }
+    }
+}
+
 impl Http1Pool {
     /// An empty pool for `address` with the configured limits.
     pub(crate) fn new(address: SocketAddr, limits: &Limits) -> Self {
@@ -166,34 +189,45 @@ impl Http1Pool {
     }
 
     /// Sends `request` on a pooled connection, or a new one when none is idle.
-    pub(crate) async fn send(
+    ///
+    /// The head is encoded before the future starts, so the future holds the encoded head and
+    /// the body, not the request: an `async fn` keeps its arguments for its whole life, and
+    /// this future (copied into a box per attempt, `upstream::Exchange::send`) was 1,720 bytes.
+    pub(crate) fn send(
         self: &Arc<Self>,
         request: Request<RequestBody>,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        if request.method() == Method::CONNECT || forwarding::is_upgrade(request.version(), request.headers()) {
-            // Boxed, as `connect` below: rare paths whose futures would otherwise add to the size
-            // of every request's future.
-            return Box::pin(self.send_upgrade(request)).await;
-        }
-        let (parts, body) = request.into_parts();
-        let framing = request_framing(&parts.method, &parts.headers, &body);
-        let mut head = Vec::with_capacity(512);
-        head::encode_request(&mut head, &parts.method, &parts.uri, &parts.headers, framing);
-        let mut body = (!body.is_end_stream()).then_some(body);
-        loop {
-            let (mut conn, reused) = match self.checkout() {
-                Some(conn) => (conn, true),
-                None => (Box::pin(self.connect()).await?, false),
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send + 'static {
+        let pool = self.clone();
+        let prepared =
+            if request.method() == Method::CONNECT || forwarding::is_upgrade(request.version(), request.headers()) {
+                Err(Box::new(request))
+            } else {
+                Ok(Prepared::new(request))
             };
-            let replayable = body.is_none();
-            match exchange(&mut conn, &head, framing, body.take(), &parts.method).await {
-                Ok(parsed) => return Ok(self.response(conn, parsed)),
-                // The upstream had closed the pooled connection: another one may do (the request
-                // was bodiless, so it can be sent again as it was).
-                Err(e) if reused && replayable && e.is_stale_connection() => {
-                    tracing::debug!(endpoint = %self.address, error = %e, "pooled upstream connection was closed; retrying on another");
+        async move {
+            let mut prepared = prepared;
+            // Borrowed, not moved into locals: each move would be another copy in the future.
+            let p = match prepared {
+                // Boxed, as `connect` below: rare paths whose futures would otherwise add to the
+                // size of every request's future.
+                Err(request) => return Box::pin(pool.send_upgrade(*request)).await,
+                Ok(ref mut p) => p,
+            };
+            loop {
+                let (mut conn, reused) = match pool.checkout() {
+                    Some(conn) => (conn, true),
+                    None => (Box::pin(pool.connect()).await?, false),
+                };
+                let replayable = p.body.is_none();
+                match exchange(&mut conn, &p.head, p.framing, p.body.take(), &p.method).await {
+                    Ok(parsed) => return Ok(pool.response(conn, parsed)),
+                    // The upstream had closed the pooled connection: another one may do (the
+                    // request was bodiless, so it can be sent again as it was).
+                    Err(e) if reused && replayable && e.is_stale_connection() => {
+                        tracing::debug!(endpoint = %pool.address, error = %e, "pooled upstream connection was closed; retrying on another");
+                    }
+                    Err(e) => return Err(UpstreamError::Exchange(e)),
                 }
-                Err(e) => return Err(UpstreamError::Exchange(e)),
             }
         }
     }
@@ -349,7 +383,9 @@ async fn exchange(
     match body {
         None => conn.io.write_all(head).await.map_err(ExchangeError::Write)?,
         Some(body) => {
-            if let Err(e) = send_body(&mut conn.io, head, framing, body).await {
+            // Boxed: most requests have no body, and inline this future (480 bytes) would be
+            // part of every exchange's.
+            if let Err(e) = Box::pin(send_body(&mut conn.io, head, framing, body)).await {
                 // An upstream that refuses the body may have answered already (413, 401, …):
                 // relay that answer, on a connection that is not reused.
                 if matches!(e, ExchangeError::Write(_))
