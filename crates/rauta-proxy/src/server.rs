@@ -267,7 +267,8 @@ where
         // Boxed: hyper moves each stream's future several times on its way into the task it
         // spawns for it, and this one is ~4 KiB (memmove was 11% of the h2c profile; boxing it
         // took h2c CPU per request from 0.69-0.70x to 0.65x nginx in bench/compare.py).
-        let serve = Box::pin(proxy::serve(ctx, request.map(DownstreamBody::Http2), None));
+        let request = proxy::Downstream::new(request.map(DownstreamBody::Http2), None);
+        let serve = Box::pin(proxy::serve(ctx, request));
         async move { Ok::<_, Infallible>(serve.await) }
     });
     let conn = ctx.shared.http2.serve_connection(TokioIo::new(io), service);

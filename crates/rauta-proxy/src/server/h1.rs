@@ -232,7 +232,7 @@ async fn exchange(ctx: &Arc<ConnCtx>, io: &SharedIo, head: Head) -> After {
     let max_buffered = ctx.shared.limits.max_header_bytes;
     let response = tokio::select! {
         biased;
-        response = proxy::serve(ctx.clone(), request, on_upgrade) => response,
+        response = proxy::serve(ctx.clone(), proxy::Downstream::new(request, on_upgrade)) => response,
         () = client_left(io, max_buffered) => {
             tracing::debug!(client = %ctx.client, "client closed the connection before the response");
             return After::Close { linger: false };
