@@ -61,7 +61,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             // request's pass, 1,180 -> 738 instructions per request; docs/benchmarks.md,
             // "Session 13").
             (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"keep-alive") => {
-                named.0 |= HopByHop::KEEP_ALIVE;
                 headers.remove(CONNECTION);
             }
             (Some(value), None) => {

@@ -198,14 +198,13 @@ impl Http1Pool {
         request: Request<RequestBody>,
     ) -> impl Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send + 'static {
         let pool = self.clone();
-        let prepared =
+        let mut prepared =
             if request.method() == Method::CONNECT || forwarding::is_upgrade(request.version(), request.headers()) {
                 Err(Box::new(request))
             } else {
                 Ok(Prepared::new(request))
             };
         async move {
-            let mut prepared = prepared;
             // Borrowed, not moved into locals: each move would be another copy in the future.
             let p = match prepared {
                 // Boxed, as `connect` below: rare paths whose futures would otherwise add to the
