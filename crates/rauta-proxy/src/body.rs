@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use crate::logging::Completion;
 use crate::mirror::{MirrorBody, TeeBody};
 use crate::server::h1::{ClientBodyError, RequestBody as Http1Body};
+use crate::server::h2::{Http2Body, RequestBodyError as Http2BodyError};
 use crate::upstream::{H1Body, H1BodyError};
 
 /// Why a request body stream broke.
@@ -23,7 +24,7 @@ pub(crate) enum BodyError {
     Http1(#[from] ClientBodyError),
     /// An HTTP/2 client's body failed (stream reset, …).
     #[error("downstream body: {0}")]
-    Http2(#[from] hyper::Error),
+    Http2(#[from] Http2BodyError),
     /// A mirror's copy was abandoned because the mirror fell behind the main request.
     #[error("the mirror fell behind and its copy was dropped")]
     MirrorLagged,
@@ -35,8 +36,8 @@ pub(crate) enum DownstreamBody {
     Empty,
     /// Read by Rauta's HTTP/1 server.
     Http1(Http1Body),
-    /// Read by hyper's HTTP/2 server.
-    Http2(Incoming),
+    /// Read from its stream by the HTTP/2 server.
+    Http2(Http2Body),
 }
 
 impl Body for DownstreamBody {

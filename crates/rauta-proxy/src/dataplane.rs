@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper::server::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus_client::registry::Registry;
 use rauta_ir::Snapshot;
 use tokio::sync::{Mutex, Semaphore, watch};
@@ -37,7 +35,7 @@ pub(crate) struct Shared {
     pub(crate) access_log: Option<AccessLog>,
     pub(crate) upstream: Upstream,
     /// Downstream HTTP/2 connection settings (HTTP/1 is Rauta's own server).
-    pub(crate) http2: http2::Builder<TokioExecutor>,
+    pub(crate) http2: h2::server::Builder,
     /// TLS state that outlives snapshots (ticket keys, session cache).
     pub(crate) tls: TlsContext,
     pub(crate) tracker: Arc<Tracker>,
@@ -128,7 +126,7 @@ impl DataPlane {
             metrics: Metrics::new(registry),
             access_log,
             upstream: Upstream::new(&limits),
-            http2: http2_builder(&limits),
+            http2: crate::server::h2::builder(limits.max_concurrent_streams, limits.http2_header_list_bytes()),
             tls: TlsContext::new(),
             tracker: Arc::default(),
             phase,
@@ -282,13 +280,4 @@ impl Drop for DataPlane {
         control.close_connections();
         self.shared.phase.send_replace(Phase::Closed);
     }
-}
-
-fn http2_builder(limits: &Limits) -> http2::Builder<TokioExecutor> {
-    let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_header_list_size(limits.http2_header_list_bytes());
-    builder
 }

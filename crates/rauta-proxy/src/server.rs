@@ -1,31 +1,27 @@
 //! Serving one downstream connection: the TLS handshake on HTTPS binds, then HTTP/1.1 (Rauta's
-//! own server, `h1`) or HTTP/2 (hyper's) on the same socket, idle timeout, graceful drain when
+//! own server, `h1`) or HTTP/2 (`h2`, streams served in the connection's task) on the same socket, idle timeout, graceful drain when
 //! the bind is removed or the data plane shuts down.
 
+mod date;
 pub(crate) mod h1;
+pub(crate) mod h2;
 pub(crate) mod transport;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::{HeaderValue, Request};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
 
-use crate::body::DownstreamBody;
 use crate::dataplane::Shared;
 use crate::forwarding::client_ip_value;
-use crate::proxy;
 use crate::tls::ServerTls;
 use transport::{Socket, Transport};
 
@@ -256,24 +252,14 @@ pub(crate) async fn serve_connection(
     }
 }
 
-/// Serves an HTTP/2 connection with hyper.
+/// Serves an HTTP/2 connection (`h2::Connection`).
 async fn serve_h2<I>(ctx: &Arc<ConnCtx>, io: I, phases: &mut Phases)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service_ctx = ctx.clone();
-    let service = service_fn(move |request: Request<Incoming>| {
-        let ctx = service_ctx.clone();
-        // Boxed: hyper moves each stream's future several times on its way into the task it
-        // spawns for it, and this one is ~4 KiB (memmove was 11% of the h2c profile; boxing it
-        // took h2c CPU per request from 0.69-0.70x to 0.65x nginx in bench/compare.py).
-        let request = proxy::Downstream::new(request.map(DownstreamBody::Http2), None);
-        let serve = Box::pin(proxy::serve(ctx, request));
-        async move { Ok::<_, Infallible>(serve.await) }
-    });
-    let conn = ctx.shared.http2.serve_connection(TokioIo::new(io), service);
+    let conn = h2::Connection::new(ctx.clone(), io);
     tokio::pin!(conn);
-    if let Some(Err(e)) = drive(ctx, phases, conn, |c| c.graceful_shutdown()).await {
+    if let Some(Err(e)) = drive(ctx, phases, conn, |c| c.get_mut().graceful_shutdown()).await {
         tracing::debug!(client = %ctx.client, error = %e, "downstream connection ended with an error");
     }
 }

@@ -21,7 +21,6 @@
 //! a 101 hands it to the upgrade tunnel.
 
 mod body;
-mod date;
 mod io;
 mod request;
 mod response;
@@ -44,8 +43,8 @@ use response::{RequestFacts, Written};
 use crate::body::DownstreamBody;
 use crate::forwarding;
 use crate::proxy;
-use crate::server::ConnCtx;
 use crate::server::transport::{Rewind, Transport};
+use crate::server::{ConnCtx, date};
 use crate::upgrade;
 
 /// Request body bytes read and discarded after a response so that the connection can be reused.

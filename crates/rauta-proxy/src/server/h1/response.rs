@@ -10,11 +10,11 @@ use http::{HeaderMap, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 
-use super::date;
 use super::io::{SharedIo, lock};
 use crate::body::ResponseBody;
 use crate::body_framing::{self, BodyFramer, content_length_line, header_line};
 use crate::forwarding::connection_has;
+use crate::server::date;
 
 /// Body bytes copied next to the head (or a chunk header) to save a write; larger frames are
 /// written from their own buffer.

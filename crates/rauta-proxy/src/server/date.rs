@@ -11,8 +11,8 @@ thread_local! {
     static CACHE: RefCell<(u64, [u8; LEN])> = const { RefCell::new((u64::MAX, [0; LEN])) };
 }
 
-/// Appends the current date as an IMF-fixdate.
-pub(crate) fn extend(out: &mut Vec<u8>) {
+/// Calls `f` with the current date as an IMF-fixdate.
+pub(crate) fn with<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     let now = SystemTime::now();
     let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     CACHE.with_borrow_mut(|(cached, text)| {
@@ -23,12 +23,17 @@ pub(crate) fn extend(out: &mut Vec<u8>) {
                     *text = bytes;
                     *cached = second;
                 }
-                // Not a four-digit year: not cached, written as is.
-                Err(_) => return out.extend_from_slice(formatted.as_bytes()),
+                // Not a four-digit year: not cached, given as is.
+                Err(_) => return f(formatted.as_bytes()),
             }
         }
-        out.extend_from_slice(text);
-    });
+        f(text)
+    })
+}
+
+/// Appends the current date as an IMF-fixdate.
+pub(crate) fn extend(out: &mut Vec<u8>) {
+    with(|date| out.extend_from_slice(date));
 }
 
 #[cfg(test)]
@@ -41,5 +46,6 @@ mod tests {
         assert_eq!(text.len(), super::LEN);
         assert!(text.ends_with(" GMT"), "{text}");
         assert!(httpdate::parse_http_date(&text).is_ok(), "{text}");
+        assert_eq!(super::with(<[u8]>::len), super::LEN);
     }
 }
