@@ -10,8 +10,9 @@ are zeroed (`callgrind_control -z`), `wrk` runs SECONDS (default 8), the counter
 divided by the requests `wrk` completed. What it counts is the proxy process's user-space
 instructions (the kernel's work is not seen), at valgrind's speed (~50× slower), so it ranks
 changes to Rauta's own code; CPU time against a peer stays compare.py's job. Needs `valgrind`
-(Debian package) besides what compare.py needs. SCENARIO is h1-small (the default) or h2c
-(`h2load -t1 -c16 -m10`, as compare.py, for the warm-up and the measured window alike).
+(Debian package) besides what compare.py needs. SCENARIO is h1-small (the default), h2c or
+h2-tls (`h2load -t1 -c16 -m10`, as compare.py, for the warm-up and the measured window alike;
+h2-tls through the HTTPS listener, so TLS records are counted too).
 With CALLGRIND_KEEP=DIR set, the callgrind dumps are copied there for callgrind_annotate;
 CALLGRIND_ARGS adds valgrind options (e.g. `--dump-instr=yes`: costs per call site, by address).
 """
@@ -47,8 +48,12 @@ def h2load(url, seconds):
     return ["h2load", "-t1", "-c16", "-m10", "-D", str(seconds), url]
 
 
-# scenario: (load command, its parser)
-SCENARIOS = {"h1-small": (wrk, c.parse_wrk), "h2c": (h2load, c.parse_h2load)}
+# scenario: (load command, its parser, whether it goes through the HTTPS listener)
+SCENARIOS = {
+    "h1-small": (wrk, c.parse_wrk, False),
+    "h2c": (h2load, c.parse_h2load, False),
+    "h2-tls": (h2load, c.parse_h2load, True),
+}
 
 
 def main():
@@ -58,7 +63,7 @@ def main():
     scenario = sys.argv[4] if len(sys.argv) > 4 else "h1-small"
     if scenario not in SCENARIOS:
         raise SystemExit(f"unknown scenario {scenario}: one of {', '.join(SCENARIOS)}")
-    load, parse = SCENARIOS[scenario]
+    load, parse, tls = SCENARIOS[scenario]
     c.PORT_OFFSET = off
     c.BACKEND_PORT += off
     d, crt, key, backend = c.start_backend("rauta-instructions-")
@@ -80,7 +85,7 @@ def main():
             try:
                 if not c.wait_http(port, "/small", timeout=120):
                     raise SystemExit(f"{binary} did not start under valgrind")
-                url = f"http://127.0.0.1:{port}/small"
+                url = f"https://127.0.0.1:{tls_port}/small" if tls else f"http://127.0.0.1:{port}/small"
                 subprocess.run(load(url, 3), capture_output=True, check=True)
                 subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
                 text = subprocess.run(load(url, seconds), capture_output=True, text=True, check=True).stdout
