@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,10 +30,14 @@ use tokio::sync::{Notify, mpsc};
 /// Generous bound for anything a test waits on.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A port nothing listens on right now (bind port 0 is not expressible in the IR).
+#[path = "../../../rauta/tests/support/ports.rs"]
+mod ports;
+
+/// An address nothing listens on right now, for a bind the test starts next (port 0 cannot be
+/// expressed in the IR). Below the ephemeral range, so a backend bound to port 0 by a test
+/// running in parallel cannot take it first (`ports::free_port`).
 pub fn free_port() -> SocketAddr {
-    let l = StdListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    SocketAddr::from(([127, 0, 0, 1], ports::free_port()))
 }
 
 /// A running in-test backend.

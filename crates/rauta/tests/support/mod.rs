@@ -3,10 +3,9 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,26 +20,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// A port nobody listens on right now, for a gateway listener the test starts next.
-///
-/// Taken below Linux's ephemeral range (32768 and up): a port the kernel hands out for port 0
-/// could be handed out again, to a backend or client of a test running in parallel, between
-/// this check and the gateway's bind; the request then reached that test's backend. Ports are
-/// not repeated within a test binary, and each binary (by process id) starts at its own offset.
-pub fn free_port() -> u16 {
-    const FIRST: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(97) % SPAN;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < SPAN, "no free port left below the ephemeral range");
-        let port = u16::try_from(FIRST + (start + n) % SPAN).expect("port below 32000");
-        if StdListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+mod ports;
+pub use ports::free_port;
 
 /// An in-process echo backend that records every request it answers.
 pub struct Backend {
