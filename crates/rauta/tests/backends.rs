@@ -13,24 +13,8 @@ use http::{Method, Request};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use support::{Backend, Rauta, free_port, gateway_yaml, service_yaml};
+use support::{Backend, Rauta, free_port, gateway_yaml, http_route_rule as route, service_yaml};
 use tokio_tungstenite::tungstenite::Message;
-
-fn route(name: &str, path: &str, rule_extra: &str) -> String {
-    format!(
-        r#"
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]
-{rule_extra}
-"#
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_split_traffic_and_weight_zero_gets_none() {

@@ -15,29 +15,12 @@ use h2::client::SendRequest;
 use h2::{Reason, RecvStream};
 use http::{Method, Request, StatusCode};
 use serde_json::Value;
-use support::{Backend, Rauta, free_port, gateway_yaml, service_yaml};
+use support::{Backend, Rauta, free_port, gateway_yaml, http_route as route, service_yaml};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 const PATIENCE: Duration = Duration::from_secs(20);
-
-fn route(name: &str, path: &str, service: &str, filters: &str) -> String {
-    format!(
-        r#"
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]
-    backendRefs: [{{name: {service}, port: 80}}]
-{filters}
-"#
-    )
-}
 
 /// An h2c (prior knowledge) connection to the gateway.
 async fn connect(port: u16) -> SendRequest<Bytes> {

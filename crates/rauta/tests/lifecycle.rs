@@ -11,19 +11,7 @@ use std::time::Duration;
 use support::{Backend, Rauta, free_port, gateway_yaml, service_yaml};
 
 fn route(name: &str, path: &str, backend: &str) -> String {
-    format!(
-        r#"
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]
-    backendRefs: [{{name: {backend}, port: 80}}]
-"#
-    )
+    support::http_route(name, path, backend, "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

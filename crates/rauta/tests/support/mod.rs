@@ -123,6 +123,35 @@ endpoints:
     )
 }
 
+/// HTTPRoute `name` in `default` on Gateway `gw`: one rule, PathPrefix `path`, to Service
+/// `service` port 80; `rule_extra` is more YAML of that rule (e.g. its `filters:`), indented
+/// to match.
+pub fn http_route(name: &str, path: &str, service: &str, rule_extra: &str) -> String {
+    http_route_rule(
+        name,
+        path,
+        &format!("    backendRefs: [{{name: {service}, port: 80}}]\n{rule_extra}"),
+    )
+}
+
+/// HTTPRoute `name` in `default` on Gateway `gw`: one rule, PathPrefix `path`, the rest of
+/// the rule (`backendRefs`, `filters`, …) in `rule_rest`.
+pub fn http_route_rule(name: &str, path: &str, rule_rest: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]
+{rule_rest}
+"#
+    )
+}
+
 /// A running `rauta run -f DIR`.
 pub struct Rauta {
     child: Child,
