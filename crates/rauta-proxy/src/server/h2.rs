@@ -2,10 +2,10 @@
 //! h2's; which streams run, and how a response reaches its stream, is ours.
 //!
 //! Every stream of a connection runs inside the connection's own task (a `FuturesUnordered`),
-//! not in a task of its own as hyper's server spawns: no task per request, no wake-up across
-//! tasks between a stream queueing its response and the connection writing it, one allocation
-//! per stream instead of two. A connection's streams therefore share one worker, as Envoy's and
-//! nginx's do; connections spread across workers. Measured in docs/benchmarks.md, "Session 14".
+//! not in a task of its own as hyper's server spawns: no task per request, and no wake-up across
+//! tasks between a stream queueing its response and the connection writing it (streams that
+//! finish are flushed in the same poll). A connection's streams share one worker, as they did
+//! before: each worker is a single-threaded runtime. Measured in docs/benchmarks.md, "Session 14".
 
 mod request_body;
 
