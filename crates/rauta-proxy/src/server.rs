@@ -1,6 +1,7 @@
 //! Serving one downstream connection: the TLS handshake on HTTPS binds, then HTTP/1.1 (Rauta's
-//! own server, `h1`) or HTTP/2 (`h2`, streams served in the connection's task) on the same socket, idle timeout, graceful drain when
-//! the bind is removed or the data plane shuts down.
+//! own server, `h1`) or HTTP/2 (`h2`: the h2 crate, streams served in the connection's task)
+//! on the same socket, idle timeout, graceful drain when the bind is removed or the data plane
+//! shuts down.
 
 mod date;
 pub(crate) mod h1;
