@@ -13,6 +13,31 @@ use http::header::{
 use http::{HeaderMap, HeaderName};
 use http_body::Frame;
 
+/// A `content-length` that is not a decimal number, or two that disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadContentLength;
+
+/// The length every `content-length` value, and every member of a list in one, agrees on
+/// (RFC 9110 §8.6); `Ok(None)` when there is none. Read by the upstream client (response
+/// framing) and the HTTP/2 server (a request body's size hint).
+pub(crate) fn agreed_content_length(headers: &HeaderMap) -> Result<Option<u64>, BadContentLength> {
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value.to_str().map_err(|_| BadContentLength)?.split(',') {
+            let part = part.trim();
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(BadContentLength);
+            }
+            let n: u64 = part.parse().map_err(|_| BadContentLength)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(BadContentLength);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
 /// A data frame would take the body past its announced length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooLong;

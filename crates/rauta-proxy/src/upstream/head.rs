@@ -8,7 +8,7 @@ use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
 use smallvec::SmallVec;
 
-use crate::body_framing::{content_length_line, header_line};
+use crate::body_framing::{agreed_content_length, content_length_line, header_line};
 use crate::forwarding::connection_has;
 use crate::head_names::HeadNames;
 
@@ -188,20 +188,7 @@ fn framing(
     if !names.content_length {
         return Ok((ResponseFraming::UntilClose, false));
     }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.to_str().map_err(|_| HeadError::ContentLength)?.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(HeadError::ContentLength);
-            }
-            let n: u64 = part.parse().map_err(|_| HeadError::ContentLength)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(HeadError::ContentLength);
-            }
-            length = Some(n);
-        }
-    }
+    let length = agreed_content_length(headers).map_err(|_| HeadError::ContentLength)?;
     Ok(match length {
         Some(0) => (ResponseFraming::Empty, true),
         Some(n) => (ResponseFraming::Length(n), true),

@@ -6,7 +6,6 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use h2::{Reason, RecvStream};
 use http::HeaderMap;
-use http::header::CONTENT_LENGTH;
 use http_body::{Body, Frame, SizeHint};
 
 /// Why a client's HTTP/2 request body broke off.
@@ -39,20 +38,10 @@ impl Http2Body {
     }
 }
 
-/// The one length all `content-length` values agree on, if they do (h2 itself refuses a stream
+/// The length the `content-length` values agree on, if they do (h2 itself refuses a stream
 /// whose DATA does not add up to it).
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.to_str().ok()?.split(',') {
-            let n = part.trim().parse::<u64>().ok()?;
-            if length.is_some_and(|l| l != n) {
-                return None;
-            }
-            length = Some(n);
-        }
-    }
-    length
+    crate::body_framing::agreed_content_length(headers).ok().flatten()
 }
 
 /// RST_STREAM with NO_ERROR ends a body early without failing it: the server answered before
